@@ -1,0 +1,85 @@
+# The course's commands. `make lab` runs the course; `make test` runs every test.
+# Both build the tested environment in .venv/ first (once; later runs reuse it).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+CONSTRAINTS := requirements/constraints.txt
+# Jupyter, IPython and matplotlib write into the home directory unless told otherwise; the test
+# run keeps all of that inside the repository (git-ignored .cache/).
+CACHE := $(CURDIR)/.cache
+TEST_ENV := JUPYTER_CONFIG_DIR=$(CACHE)/jupyter/config JUPYTER_DATA_DIR=$(CACHE)/jupyter/data \
+	JUPYTER_RUNTIME_DIR=$(CACHE)/jupyter/runtime IPYTHONDIR=$(CACHE)/ipython \
+	MPLCONFIGDIR=$(CACHE)/matplotlib MPLBACKEND=Agg JUPYTER_PLATFORM_DIRS=1 \
+	PYDEVD_DISABLE_FILE_VALIDATION=1 PYTHONHASHSEED=0
+# Stored notebook outputs are made with this many CPU threads (results are bit-identical only at
+# the same thread count).
+NOTEBOOK_THREADS ?= 2
+LAB_PORT ?= 8888
+
+.PHONY: help env lab test lint format unit notebooks-test student student-check notebooks badges doctor lock clean
+
+help:
+	@echo "make lab        set up .venv/ (first time) and open JupyterLab on chapters/"
+	@echo "make test       set up .venv/ (first time) and run lint, unit tests and every notebook"
+	@echo "make student    write the student edition (no solutions) to student/"
+	@echo "make notebooks  maintainers: re-execute every chapter in place from a clean kernel"
+	@echo "make doctor     report versions, device, threads and the bundled data"
+
+env: $(STAMP)
+
+$(STAMP): pyproject.toml $(CONSTRAINTS)
+	@$(PYTHON) scripts/require_python.py
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	# torch first, alone: the pinned CPU wheel; an unpinned torch would pull a multi-GB CUDA build.
+	$(BIN)/python -m pip install --disable-pip-version-check -q -c $(CONSTRAINTS) torch pip hatchling editables
+	$(BIN)/python -m pip install --disable-pip-version-check -q -c $(CONSTRAINTS) --no-build-isolation -e ".[lab,test]"
+	# rfc3987-syntax (pulled in through jupyter-events' jsonschema extra) adds 3-8 s to every
+	# pytest, kernel and nbconvert start and nothing the course needs.
+	$(BIN)/python -m pip uninstall --disable-pip-version-check -q -y rfc3987-syntax lark
+	touch $(STAMP)
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab --notebook-dir=chapters --ServerApp.port=$(LAB_PORT)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+# Unit, parity and property tests: two workers, one torch thread each (no oversubscription).
+unit: $(STAMP)
+	$(TEST_ENV) OMP_NUM_THREADS=1 COURSEKIT_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 -m "not browser" tests coursekit
+
+# Every chapter executed top to bottom by nbval, one notebook at a time with all cores.
+# Lax mode: a cell fails on any exception; the chapters' key claims are asserts. Reference
+# solutions must pass their checkers (COURSEKIT_STRICT_EXERCISES).
+notebooks-test: $(STAMP)
+	$(TEST_ENV) COURSEKIT_NUM_THREADS=$(NOTEBOOK_THREADS) COURSEKIT_STRICT_EXERCISES=1 \
+		$(BIN)/python -m pytest --nbval-lax --nbval-cell-timeout=600 \
+		--nbval-current-env chapters
+
+test: lint unit notebooks-test
+
+student: $(STAMP)
+	$(BIN)/python -m coursekit student chapters student
+
+notebooks: $(STAMP)
+	$(TEST_ENV) COURSEKIT_NUM_THREADS=$(NOTEBOOK_THREADS) $(BIN)/python -m coursekit execute chapters
+
+badges: $(STAMP)
+	$(BIN)/python -m coursekit badges --fix chapters
+
+doctor: $(STAMP)
+	$(BIN)/python -m coursekit doctor
+
+# Maintainers: refresh the pins after changing pyproject.toml's dependencies.
+lock: $(STAMP)
+	$(BIN)/python scripts/lock.py > $(CONSTRAINTS)
+
+clean:
+	rm -rf $(VENV) $(CACHE) student build dist .pytest_cache .ruff_cache

@@ -1,0 +1,166 @@
+"""``python -m coursekit doctor``: is this environment ready for the course, and if not, what to do.
+
+Chapter 00 shows the report; a learner whose chapter misbehaves runs it first.
+"""
+
+from __future__ import annotations
+
+import platform
+import sys
+from dataclasses import dataclass, field
+from importlib import metadata
+
+import torch
+
+from coursekit._compat import MIN_PYTHON, MIN_TORCH, EnvironmentProblem, _version_tuple
+from coursekit.data import bundled
+from coursekit.device import THREADS_ENV, available_cores, get_device
+
+__all__ = ["Check", "DoctorReport", "doctor"]
+
+# Packages the chapters import; optional ones are reported but never make the report fail.
+_REQUIRED = ("numpy", "matplotlib", "ipywidgets", "tqdm")
+_OPTIONAL = ("jupyterlab", "ipykernel", "gensim", "sacrebleu", "tokenizers", "safetensors")
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of the report: what was checked, what was found, and the fix when it is not ok."""
+
+    name: str
+    ok: bool
+    found: str
+    fix: str = ""
+
+
+@dataclass
+class DoctorReport:
+    """All checks; ``ok`` is False when any required check failed."""
+
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    @property
+    def problems(self) -> list[Check]:
+        return [c for c in self.checks if not c.ok]
+
+    def __str__(self) -> str:
+        width = max(len(c.name) for c in self.checks)
+        lines = ["coursekit doctor"]
+        for c in self.checks:
+            mark = "ok " if c.ok else "!! "
+            lines.append(f"  {mark}{c.name:<{width}}  {c.found}")
+            if c.fix:
+                lines.append(f"     {'':<{width}}  -> {c.fix}")
+        verdict = "all good" if self.ok else f"{len(self.problems)} problem(s): see the '->' lines"
+        lines.append(f"Result: {verdict}.")
+        return "\n".join(lines)
+
+    def _repr_pretty_(self, printer, cycle) -> None:  # IPython display
+        printer.text(str(self))
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _device_check() -> Check:
+    try:
+        device = get_device()
+    except EnvironmentProblem as exc:
+        return Check("device", False, "not usable", str(exc))
+    detail = str(device)
+    if device.type == "cuda":
+        detail += f" ({torch.cuda.get_device_name(device)})"
+    elif device.type == "cpu":
+        detail += " (no CUDA or MPS accelerator found; every chapter is sized to run on a CPU)"
+    return Check("device", True, detail)
+
+
+def _data_checks() -> list[Check]:
+    try:
+        statuses = bundled.verify_all()
+        manifest = bundled.load_manifest()
+    except bundled.DataFileError as exc:
+        return [Check("data", False, "not found", str(exc))]
+    checks = []
+    for status in statuses:
+        entry = manifest[status.name]
+        if status.ok:
+            checks.append(Check(f"data: {status.name}", True, f"{entry.size:,} bytes, sha256 ok"))
+        else:
+            checks.append(
+                Check(f"data: {status.name}", False, status.problem, entry.rebuild_hint())
+            )
+    if not checks:
+        checks.append(
+            Check(
+                "data",
+                False,
+                "the manifest lists no files",
+                "Rebuild with `python scripts/build_data.py`.",
+            )
+        )
+    return checks
+
+
+def doctor(verbose: bool = True) -> DoctorReport:
+    """Check Python, packages, device, threads and every bundled data file; print and return it."""
+    report = DoctorReport()
+    py = platform.python_version()
+    need_py = ".".join(map(str, MIN_PYTHON))
+    py_ok = sys.version_info[:2] >= MIN_PYTHON
+    report.checks.append(
+        Check(
+            "python",
+            py_ok,
+            f"{py} ({sys.executable})",
+            ""
+            if py_ok
+            else f"Install Python {need_py} or newer and rebuild .venv/ (`rm -rf .venv && make lab`).",
+        )
+    )
+    need_torch = ".".join(map(str, MIN_TORCH))
+    torch_ok = _version_tuple(torch.__version__)[:2] >= MIN_TORCH
+    report.checks.append(
+        Check(
+            "torch",
+            torch_ok,
+            torch.__version__,
+            ""
+            if torch_ok
+            else f"Install torch {need_torch} or newer (`make lab` builds the tested environment).",
+        )
+    )
+    for dist in _REQUIRED:
+        v = _version(dist)
+        report.checks.append(
+            Check(
+                dist,
+                v is not None,
+                v or "missing",
+                "" if v else f"`pip install {dist}` (or rebuild with `make lab`).",
+            )
+        )
+    optional = ", ".join(
+        f"{d} {_version(d)}" if _version(d) else f"{d} (not installed)" for d in _OPTIONAL
+    )
+    report.checks.append(Check("optional", True, optional))
+    report.checks.append(_device_check())
+    report.checks.append(
+        Check(
+            "threads",
+            True,
+            f"torch uses {torch.get_num_threads()} of {available_cores()} available cores (set ${THREADS_ENV} to change)",
+        )
+    )
+    report.checks.extend(_data_checks())
+    if verbose:
+        print(report)
+    return report

@@ -1,0 +1,53 @@
+"""What a chapter cost: wall time since ``coursekit.setup()`` and the kernel's peak memory.
+
+Every chapter ends with ``coursekit.run_report()``; the README's syllabus quotes these numbers.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+
+from coursekit import device as _device
+
+__all__ = ["RunReport", "peak_memory_mb", "run_report"]
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """Wall seconds since setup (None if setup was not called) and peak resident memory in MB."""
+
+    seconds: float | None
+    peak_mb: float
+
+    def __str__(self) -> str:
+        took = (
+            "n/a (coursekit.setup() not called)"
+            if self.seconds is None
+            else f"{self.seconds:.0f} s"
+        )
+        return f"Chapter run time: {took}; peak memory of this kernel: {self.peak_mb:.0f} MB"
+
+
+def peak_memory_mb() -> float:
+    """Peak resident set size of this process in MB (0.0 where the platform cannot tell)."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return 0.0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # Linux reports KiB, macOS bytes.
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+def run_report(verbose: bool = True) -> RunReport:
+    """Measure and (by default) print the chapter's run time and peak memory."""
+    start = _device.started_at()
+    report = RunReport(
+        seconds=None if start is None else time.perf_counter() - start,
+        peak_mb=peak_memory_mb(),
+    )
+    if verbose:
+        print(report)
+    return report
