@@ -1,0 +1,320 @@
+"""The chapters as files: scaffolding, conventions, execution, Colab badges, student edition.
+
+Used by ``python -m coursekit new-chapter | check | execute | badges | student`` and by the tests.
+Conventions every chapter keeps (checked by :func:`check_notebook`):
+
+- cell 0 is markdown: ``# NN · Title``, the Colab badge for this file, goals, prerequisites, time;
+- cell 1 is the setup cell, exactly :func:`setup_cell_source` (installs coursekit on Colab only);
+- the last code cell is ``coursekit.run_report()``;
+- python3 kernelspec, clean metadata, no stored errors, execution counts 1, 2, 3, … in order,
+  no absolute paths or user names;
+- solution regions (``# BEGIN SOLUTION`` … ``# END SOLUTION``) only in cells tagged ``solution``.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import nbformat
+
+__all__ = [
+    "BEGIN_SOLUTION",
+    "END_SOLUTION",
+    "SOLUTION_TAG",
+    "badge_markdown",
+    "check_notebook",
+    "colab_url",
+    "execute_notebook",
+    "fix_badge",
+    "new_chapter",
+    "repository_url",
+    "setup_cell_source",
+    "student_notebook",
+    "write_student_edition",
+]
+
+BEGIN_SOLUTION = "# BEGIN SOLUTION"
+END_SOLUTION = "# END SOLUTION"
+SOLUTION_TAG = "solution"
+STUDENT_PLACEHOLDER = 'raise NotImplementedError("Exercise: replace this line with your code")'
+REPORT_SOURCE = "coursekit.run_report()"
+BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
+KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+LANGUAGE_INFO = {"name": "python", "pygments_lexer": "ipython3"}
+ALLOWED_NOTEBOOK_METADATA = {"kernelspec", "language_info", "widgets"}
+ALLOWED_CELL_METADATA = {"tags"}
+_REPO_ROOT = Path(__file__).resolve().parent.parent
+_MACHINE_PATTERNS = [
+    re.compile(r"(?<![\w.])/(?:root|home|Users|tmp|work|var/folders)/[\w.-]+"),
+    re.compile(r"[A-Za-z]:\\\\Users\\\\"),
+    re.compile(r"\.venv/lib/python"),
+]
+
+
+# -- the repository URL: pyproject's [project.urls] Repository, the one place it lives ---------
+def repository_url() -> str:
+    """The course repository's URL from pyproject.toml (in a clone) or the installed metadata."""
+    pyproject = _REPO_ROOT / "pyproject.toml"
+    if pyproject.is_file():
+        match = re.search(
+            r'^\[project\.urls\][^\[]*?^Repository\s*=\s*"([^"]+)"',
+            pyproject.read_text(encoding="utf-8"),
+            flags=re.MULTILINE | re.DOTALL,
+        )
+        if match:
+            return match.group(1).rstrip("/")
+    from importlib import metadata
+
+    for entry in metadata.metadata("coursekit").get_all("Project-URL") or []:
+        label, _, url = entry.partition(",")
+        if label.strip().lower() == "repository":
+            return url.strip().rstrip("/")
+    raise RuntimeError("No Repository URL in pyproject.toml's [project.urls]; add one.")
+
+
+def _github_slug() -> str:
+    url = repository_url()
+    match = re.match(r"https://github\.com/([^/]+/[^/]+?)(?:\.git)?$", url)
+    if not match:
+        raise RuntimeError(
+            f"Colab opens notebooks from GitHub; {url!r} is not a github.com repository URL."
+        )
+    return match.group(1)
+
+
+def colab_url(notebook: str | Path) -> str:
+    """Colab link for a chapter, e.g. ``chapters/00_setup.ipynb`` on the main branch."""
+    return f"https://colab.research.google.com/github/{_github_slug()}/blob/main/chapters/{Path(notebook).name}"
+
+
+def badge_markdown(notebook: str | Path) -> str:
+    """The "Open in Colab" badge line for a chapter."""
+    return f"[![Open In Colab]({BADGE_IMAGE})]({colab_url(notebook)})"
+
+
+def setup_cell_source() -> str:
+    """The setup cell every chapter starts with: installs coursekit on Colab, then ``setup()``."""
+    return (
+        "# Setup: on Colab this installs coursekit (with the course's data); elsewhere it does nothing.\n"
+        "import sys\n"
+        "\n"
+        'if "google.colab" in sys.modules:\n'
+        "    import subprocess\n"
+        "\n"
+        f'    package = "coursekit @ git+{repository_url()}"\n'
+        '    subprocess.run([sys.executable, "-m", "pip", "install", "-q", package], check=True)\n'
+        "\n"
+        "import coursekit\n"
+        "\n"
+        "device = coursekit.setup()"
+    )
+
+
+# -- scaffolding ----------------------------------------------------------------------------------
+def new_chapter(path: str | Path, title: str) -> Path:
+    """Write a new chapter with the title cell, the setup cell and the closing report cell."""
+    path = Path(path)
+    if path.exists():
+        raise FileExistsError(f"{path} exists; delete it first or pick another name.")
+    number = path.stem.split("_", 1)[0]
+    nb = nbformat.v4.new_notebook()
+    nb.metadata = {"kernelspec": dict(KERNELSPEC), "language_info": dict(LANGUAGE_INFO)}
+    nb.cells = [
+        nbformat.v4.new_markdown_cell(
+            f"# {number} · {title}\n\n{badge_markdown(path)}\n\n"
+            "**Goals.** …\n\n**Prerequisites.** …\n\n**Time.** … minutes of study; runs in … on a laptop CPU."
+        ),
+        nbformat.v4.new_code_cell(setup_cell_source()),
+        nbformat.v4.new_markdown_cell("## Summary\n\n…"),
+        nbformat.v4.new_code_cell(REPORT_SOURCE),
+    ]
+    _write(nb, path)
+    return path
+
+
+def _write(nb: nbformat.NotebookNode, path: Path) -> None:
+    """Write with stable cell ids (cell-000, …) so re-execution gives small diffs."""
+    nb.nbformat, nb.nbformat_minor = 4, 5
+    for i, cell in enumerate(nb.cells):
+        cell["id"] = f"cell-{i:03d}"
+    path.write_text(nbformat.writes(nb) + "\n", encoding="utf-8")
+
+
+def _clean_metadata(nb: nbformat.NotebookNode) -> None:
+    keep = {k: v for k, v in nb.metadata.items() if k in ALLOWED_NOTEBOOK_METADATA}
+    keep["kernelspec"] = dict(KERNELSPEC)
+    keep["language_info"] = dict(LANGUAGE_INFO)
+    nb.metadata = keep
+    for cell in nb.cells:
+        cell.metadata = {k: v for k, v in cell.metadata.items() if k in ALLOWED_CELL_METADATA and v}
+
+
+# -- execution ------------------------------------------------------------------------------------
+def execute_notebook(path: str | Path, timeout: int = 600) -> float:
+    """Run a chapter top to bottom in a fresh kernel, store its outputs in place; return seconds.
+
+    The kernel starts in the notebook's folder, as in JupyterLab. Widget state is stored so that
+    saved widgets render in JupyterLab before anything is run.
+    """
+    from nbclient import NotebookClient
+
+    path = Path(path)
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
+        store_widget_state=True,
+        record_timing=False,
+    )
+    start = time.perf_counter()
+    client.execute()
+    seconds = time.perf_counter() - start
+    _clean_metadata(nb)
+    _write(nb, path)
+    return seconds
+
+
+# -- badges ---------------------------------------------------------------------------------------
+_BADGE_RE = re.compile(r"\[!\[Open In Colab\]\([^)]*\)\]\([^)]*\)")
+
+
+def fix_badge(path: str | Path) -> bool:
+    """Rewrite the chapter's badge and setup cell from the configured URL; True if it changed."""
+    path = Path(path)
+    nb = nbformat.read(path, as_version=4)
+    title, setup = nb.cells[0], nb.cells[1]
+    before = (title.source, setup.source)
+    if _BADGE_RE.search(title.source):
+        title.source = _BADGE_RE.sub(badge_markdown(path), title.source)
+    else:
+        lines = title.source.split("\n", 1)
+        title.source = (
+            lines[0] + "\n\n" + badge_markdown(path) + ("\n" + lines[1] if len(lines) > 1 else "")
+        )
+    setup.source = setup_cell_source()
+    if (title.source, setup.source) == before:
+        return False
+    _write(nb, path)
+    return True
+
+
+# -- conventions ----------------------------------------------------------------------------------
+def check_notebook(path: str | Path) -> list[str]:
+    """Every way the chapter breaks the conventions (empty when it keeps them all)."""
+    path = Path(path)
+    problems: list[str] = []
+    try:
+        nb = nbformat.read(path, as_version=4)
+        nbformat.validate(nb)
+    except Exception as exc:
+        return [f"not a valid notebook: {exc}"]
+    cells = nb.cells
+    if not re.fullmatch(r"\d\d_[a-z0-9_]+\.ipynb", path.name):
+        problems.append("file name should be NN_slug.ipynb (two digits, lowercase slug)")
+    if len(cells) < 3:
+        return [*problems, "too few cells: needs title, setup, content and the run report"]
+    first = cells[0]
+    number = path.name[:2]
+    if first.cell_type != "markdown" or not re.match(rf"# {number} · \S", first.source):
+        problems.append(f"cell 0 should be markdown starting with '# {number} · Title'")
+    if badge_markdown(path) not in first.source:
+        problems.append("cell 0 lacks the Colab badge for this file (run `make badges`)")
+    if cells[1].cell_type != "code" or cells[1].source != setup_cell_source():
+        problems.append("cell 1 should be exactly the setup cell (run `make badges`)")
+    code = [c for c in cells if c.cell_type == "code"]
+    if code[-1].source.strip() != REPORT_SOURCE:
+        problems.append(f"the last code cell should be `{REPORT_SOURCE}`")
+    if nb.metadata.get("kernelspec", {}).get("name") != "python3":
+        problems.append("kernelspec should be python3")
+    extra = set(nb.metadata) - ALLOWED_NOTEBOOK_METADATA
+    if extra:
+        problems.append(f"notebook metadata has extra keys {sorted(extra)} (run `make notebooks`)")
+    if nb.metadata.get("language_info", {}).keys() - LANGUAGE_INFO.keys():
+        problems.append("language_info carries machine details (run `make notebooks`)")
+    counts = [c.execution_count for c in code]
+    if any(n is None for n in counts) or counts != list(range(1, len(code) + 1)):
+        problems.append("not executed top to bottom from a clean kernel (run `make notebooks`)")
+    for i, cell in enumerate(cells):
+        extra = set(cell.metadata) - ALLOWED_CELL_METADATA
+        if extra:
+            problems.append(f"cell {i} metadata has extra keys {sorted(extra)}")
+        tagged = SOLUTION_TAG in cell.metadata.get("tags", [])
+        has_markers = BEGIN_SOLUTION in cell.source
+        if has_markers and not tagged:
+            problems.append(f"cell {i} has a solution region but no '{SOLUTION_TAG}' tag")
+        if (
+            tagged
+            and cell.cell_type == "code"
+            and (
+                cell.source.count(BEGIN_SOLUTION) != cell.source.count(END_SOLUTION)
+                or not has_markers
+            )
+        ):
+            problems.append(
+                f"cell {i} is tagged '{SOLUTION_TAG}' but its BEGIN/END SOLUTION markers do not pair up"
+            )
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                problems.append(f"cell {i} has a stored error output ({out.get('ename')})")
+            if out.get("name") == "stderr" and "Traceback" in out.get("text", ""):
+                problems.append(f"cell {i} printed a traceback to stderr")
+    text = path.read_text(encoding="utf-8")
+    for pattern in _MACHINE_PATTERNS:
+        match = pattern.search(text)
+        if match:
+            problems.append(f"machine-specific path in the file: {match.group(0)!r}")
+    return problems
+
+
+# -- student edition ------------------------------------------------------------------------------
+def _strip_solutions(source: str) -> str:
+    out: list[str] = []
+    inside = False
+    for line in source.split("\n"):
+        stripped = line.strip()
+        if stripped == BEGIN_SOLUTION:
+            indent = line[: len(line) - len(line.lstrip())]
+            out.append(f"{indent}{STUDENT_PLACEHOLDER}")
+            inside = True
+        elif stripped == END_SOLUTION:
+            inside = False
+        elif not inside:
+            out.append(line)
+    if inside:
+        raise ValueError("a '# BEGIN SOLUTION' has no matching '# END SOLUTION'")
+    return "\n".join(out)
+
+
+def student_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """A copy of ``nb`` with every solution region replaced and all outputs cleared."""
+    nb = nbformat.from_dict(nb)
+    for cell in nb.cells:
+        if SOLUTION_TAG in cell.metadata.get("tags", []):
+            if cell.cell_type == "code":
+                cell.source = _strip_solutions(cell.source)
+            else:
+                cell.source = "*Your answer here.*"
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+    nb.metadata.pop("widgets", None)
+    return nb
+
+
+def write_student_edition(src: str | Path, dst: str | Path) -> list[Path]:
+    """Write the student edition of every chapter in ``src`` to ``dst``; return the files written."""
+    src, dst = Path(src), Path(dst)
+    dst.mkdir(parents=True, exist_ok=True)
+    written = []
+    for path in sorted(src.glob("[0-9][0-9]_*.ipynb")):
+        nb = student_notebook(nbformat.read(path, as_version=4))
+        target = dst / path.name
+        _write(nb, target)
+        written.append(target)
+    if not written:
+        raise FileNotFoundError(f"no chapters (NN_slug.ipynb) in {src}")
+    return written
