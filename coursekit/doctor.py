@@ -9,6 +9,7 @@ import platform
 import sys
 from dataclasses import dataclass, field
 from importlib import metadata
+from pathlib import Path
 
 import torch
 
@@ -70,6 +71,13 @@ def _version(dist: str) -> str | None:
         return None
 
 
+def _environment() -> str:
+    """Which environment, without machine-specific paths (the report is stored in notebooks)."""
+    if sys.prefix != getattr(sys, "base_prefix", sys.prefix):
+        return f"virtual environment {Path(sys.prefix).name!r}"
+    return "system or conda Python"
+
+
 def _device_check() -> Check:
     try:
         device = get_device()
@@ -120,7 +128,7 @@ def doctor(verbose: bool = True) -> DoctorReport:
         Check(
             "python",
             py_ok,
-            f"{py} ({sys.executable})",
+            f"{py} ({_environment()})",
             ""
             if py_ok
             else f"Install Python {need_py} or newer and rebuild .venv/ (`rm -rf .venv && make lab`).",

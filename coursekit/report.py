@@ -29,6 +29,8 @@ class RunReport:
         )
         return f"Chapter run time: {took}; peak memory of this kernel: {self.peak_mb:.0f} MB"
 
+    __repr__ = __str__  # shown as the last value of a notebook cell
+
 
 def peak_memory_mb() -> float:
     """Peak resident set size of this process in MB (0.0 where the platform cannot tell)."""
@@ -41,8 +43,8 @@ def peak_memory_mb() -> float:
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 
-def run_report(verbose: bool = True) -> RunReport:
-    """Measure and (by default) print the chapter's run time and peak memory."""
+def run_report(verbose: bool = False) -> RunReport:
+    """Measure the chapter's run time and peak memory (a notebook shows the returned report)."""
     start = _device.started_at()
     report = RunReport(
         seconds=None if start is None else time.perf_counter() - start,

@@ -1,16 +1,60 @@
 """Explorers: ipywidgets controls wrapped around the pure plots of :mod:`coursekit.plots`.
 
-Each explorer returns the widget and also works without a widget frontend: ``static=True`` (or a
-missing ipywidgets) gives the plain figure, so a notebook viewed on GitHub still shows a result.
+An explorer is live in JupyterLab and Colab. Where widgets cannot run (GitHub, nbviewer, a PDF),
+the same output carries a static PNG of the plot at its initial setting, so readers still see a
+result; ``static=True`` returns just that figure.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import base64
+import io
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import ipywidgets as widgets
+from IPython.display import display
+from matplotlib.figure import Figure
 
 from coursekit import plots
 
-__all__ = ["softmax_temperature_explorer"]
+__all__ = ["Explorer", "softmax_temperature_explorer"]
+
+
+class Explorer(widgets.VBox):
+    """Controls above an output area that ``draw(**values)`` fills; also carries a static PNG.
+
+    Args:
+        controls: name -> widget; each widget's ``value`` is passed to ``draw`` by that name.
+        draw: returns what to show (a Figure, a table, text) for the current values.
+    """
+
+    def __init__(self, controls: dict[str, widgets.ValueWidget], draw: Callable[..., Any]) -> None:
+        self._controls = controls
+        self._draw = draw
+        self._output = widgets.Output()
+        super().__init__([*controls.values(), self._output])
+        for control in controls.values():
+            control.observe(self._redraw, names="value")
+        self._redraw()
+
+    def current(self) -> Any:
+        """What ``draw`` gives for the controls' current values."""
+        return self._draw(**{name: c.value for name, c in self._controls.items()})
+
+    def _redraw(self, change: Any = None) -> None:
+        self._output.clear_output(wait=True)
+        with self._output:
+            display(self.current())
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        bundle = super()._repr_mimebundle_(**kwargs)
+        shown = self.current()
+        if isinstance(shown, Figure):  # static fallback for frontends without widgets
+            buffer = io.BytesIO()
+            shown.savefig(buffer, format="png", dpi=80)
+            bundle["image/png"] = base64.b64encode(buffer.getvalue()).decode("ascii")
+        return bundle
 
 
 def softmax_temperature_explorer(
@@ -18,26 +62,17 @@ def softmax_temperature_explorer(
     labels: Sequence[str] | None = None,
     temperature: float = 1.0,
     static: bool = False,
-):
-    """A temperature slider over :func:`coursekit.plots.softmax_bars` (chapter 00).
+) -> Explorer | Figure:
+    """A temperature slider over :func:`coursekit.plots.softmax_bars` (chapter 00, sampling in 08).
 
-    Returns an ``ipywidgets.VBox`` (slider above the plot), or the Figure when ``static``.
+    Returns the live :class:`Explorer`, or only the Figure when ``static``.
     """
     if static:
         return plots.softmax_bars(logits, temperature, labels)
-    import ipywidgets as widgets
-    from IPython.display import display
-
     slider = widgets.FloatLogSlider(
         value=temperature, base=10, min=-1, max=1, step=0.05, description="temperature"
     )
-    out = widgets.Output()
-
-    def redraw(change=None) -> None:
-        out.clear_output(wait=True)
-        with out:
-            display(plots.softmax_bars(logits, slider.value, labels))
-
-    slider.observe(redraw, names="value")
-    redraw()
-    return widgets.VBox([slider, out])
+    return Explorer(
+        {"temperature": slider},
+        lambda temperature: plots.softmax_bars(logits, temperature, labels),
+    )

@@ -1,0 +1,95 @@
+import pytest
+import torch
+
+import coursekit
+from coursekit import EnvironmentProblem
+from coursekit.device import (
+    DEVICE_ENV,
+    THREADS_ENV,
+    autocast,
+    configure_threads,
+    get_device,
+    seed_everything,
+)
+
+
+def test_cpu_by_name_and_auto_on_this_machine(monkeypatch):
+    monkeypatch.delenv(DEVICE_ENV, raising=False)
+    assert get_device("cpu") == torch.device("cpu")
+    expected = (
+        "cuda"
+        if torch.cuda.is_available()
+        else ("mps" if torch.backends.mps.is_available() else "cpu")
+    )
+    assert get_device().type == expected
+
+
+def test_env_var_overrides(monkeypatch):
+    monkeypatch.setenv(DEVICE_ENV, "CPU")
+    assert get_device() == torch.device("cpu")
+
+
+@pytest.mark.parametrize("name", ["gpu", "cuda:x", "tpu", "cpu0"])
+def test_unknown_device_in_env_names_problem_and_fix(monkeypatch, name):
+    monkeypatch.setenv(DEVICE_ENV, name)
+    with pytest.raises(EnvironmentProblem) as err:
+        get_device()
+    message = str(err.value)
+    assert repr(name) in message and DEVICE_ENV in message
+    assert "auto, cpu, cuda, cuda:N, mps" in message
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_missing_accelerator_is_explained():
+    with pytest.raises(EnvironmentProblem, match="no usable CUDA device"):
+        get_device("cuda")
+
+
+def test_threads(monkeypatch):
+    before = torch.get_num_threads()
+    try:
+        assert configure_threads(1) == 1 and torch.get_num_threads() == 1
+        monkeypatch.setenv(THREADS_ENV, "2")
+        assert configure_threads() == 2
+        monkeypatch.setenv(THREADS_ENV, "lots")
+        with pytest.raises(EnvironmentProblem, match=THREADS_ENV):
+            configure_threads()
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_seed_everything_repeats_all_generators():
+    import random
+
+    import numpy as np
+
+    def draw():
+        return random.random(), np.random.rand(), torch.rand(1).item()  # noqa: NPY002
+
+    seed_everything(7)
+    first = draw()
+    seed_everything(7)
+    assert draw() == first
+    seed_everything(8)
+    assert draw() != first
+
+
+def test_autocast_is_noop_on_cpu():
+    with autocast("cpu"):
+        y = torch.ones(2, 2) @ torch.ones(2, 2)
+    assert y.dtype == torch.float32
+
+
+def test_setup_prints_one_line_and_returns_device(capsys, monkeypatch):
+    monkeypatch.setenv(DEVICE_ENV, "cpu")
+    before = torch.get_num_threads()
+    try:
+        device = coursekit.setup(seed=3, threads=1)
+    finally:
+        torch.set_num_threads(before)
+    out = capsys.readouterr().out
+    assert device == torch.device("cpu")
+    assert out.count("\n") == 1 and "device: cpu" in out and "seed: 3" in out
+    report = coursekit.run_report()
+    assert report.seconds is not None and report.seconds >= 0 and report.peak_mb > 0
+    assert "Chapter run time" in repr(report)

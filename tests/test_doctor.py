@@ -1,0 +1,44 @@
+import subprocess
+import sys
+
+from coursekit.doctor import doctor
+
+
+def test_doctor_reports_ok_on_this_machine(capsys, monkeypatch):
+    monkeypatch.delenv("COURSEKIT_DEVICE", raising=False)
+    report = doctor()
+    out = capsys.readouterr().out
+    assert report.ok, out
+    names = [c.name for c in report.checks]
+    assert {"python", "torch", "numpy", "device", "threads"} <= set(names)
+    assert any(n.startswith("data: ") for n in names)
+    assert "Result: all good." in out
+
+
+def test_doctor_names_a_corrupted_file_and_the_fix(fake_data, capsys):
+    (fake_data / "hello.txt").write_text("tampered!!!\n")
+    report = doctor()
+    out = capsys.readouterr().out
+    assert not report.ok
+    (bad,) = report.problems
+    assert bad.name == "data: hello" and "corrupted" in bad.found
+    assert "--only hello" in bad.fix and "-> " in out and "1 problem(s)" in out
+
+
+def test_doctor_reports_bad_device_setting(monkeypatch, capsys):
+    monkeypatch.setenv("COURSEKIT_DEVICE", "tpu")
+    report = doctor(verbose=False)
+    (bad,) = report.problems
+    assert bad.name == "device" and "Unknown device 'tpu'" in bad.fix
+
+
+def test_cli_exit_code(fake_data):
+    env_ok = subprocess.run(
+        [sys.executable, "-m", "coursekit", "doctor"], capture_output=True, text=True
+    )
+    assert env_ok.returncode == 0, env_ok.stdout + env_ok.stderr
+    (fake_data / "hello.txt").unlink()
+    broken = subprocess.run(
+        [sys.executable, "-m", "coursekit", "doctor"], capture_output=True, text=True
+    )
+    assert broken.returncode == 1 and "hello.txt is missing" in broken.stdout

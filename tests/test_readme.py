@@ -1,0 +1,41 @@
+"""Keep the README true: its syllabus, its commands, and the files it names."""
+
+import re
+from pathlib import Path
+
+from coursekit.syllabus import chapter_table
+
+REPO = Path(__file__).resolve().parent.parent
+README = (REPO / "README.md").read_text(encoding="utf-8")
+
+
+def test_syllabus_table_is_current():
+    match = re.search(
+        r"<!-- syllabus:begin[^>]*-->\n(.*?)\n<!-- syllabus:end -->", README, re.DOTALL
+    )
+    assert match, "README lost its syllabus markers"
+    expected = chapter_table(REPO / "chapters")
+    assert match.group(1) == expected, (
+        "README syllabus is stale: run `python scripts/update_readme.py`"
+    )
+
+
+def test_readme_commands_exist_in_the_makefile():
+    makefile = (REPO / "Makefile").read_text()
+    for target in re.findall(r"`make (\w[\w-]*)", README):
+        assert re.search(rf"^{target}:", makefile, re.MULTILINE), f"README names `make {target}`"
+
+
+def test_ci_runs_the_readme_test_command():
+    assert "make test" in (REPO / ".ci" / "run").read_text()
+
+
+def test_files_named_in_the_readme_exist():
+    for name in (
+        "requirements/constraints.txt",
+        "data/README.md",
+        "LICENSE",
+        "scripts/build_data.py",
+        "coursekit/syllabus.py",
+    ):
+        assert (REPO / name).exists(), name
