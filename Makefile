@@ -59,7 +59,9 @@ unit: $(STAMP)
 # Lax mode: a cell fails on any exception; the chapters' key claims are asserts. Reference
 # solutions must pass their checkers (COURSEKIT_STRICT_EXERCISES).
 notebooks-test: $(STAMP)
+	mkdir -p $(CACHE) && rm -f $(CACHE)/run-log.jsonl
 	$(TEST_ENV) COURSEKIT_NUM_THREADS=$(NOTEBOOK_THREADS) COURSEKIT_STRICT_EXERCISES=1 \
+		COURSEKIT_RUN_LOG=$(CACHE)/run-log.jsonl \
 		$(BIN)/python -m pytest --nbval-lax --nbval-cell-timeout=600 \
 		--nbval-current-env chapters
 

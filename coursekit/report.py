@@ -5,13 +5,19 @@ Every chapter ends with ``coursekit.run_report()``; the README's syllabus quotes
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 import time
 from dataclasses import dataclass
 
 from coursekit import device as _device
 
-__all__ = ["RunReport", "peak_memory_mb", "run_report"]
+__all__ = ["RUN_LOG_ENV", "RunReport", "peak_memory_mb", "run_report"]
+
+# When set (the test run sets it), each report is also appended to this file as a JSON line, so
+# the test summary can print every chapter's peak memory beside its run time.
+RUN_LOG_ENV = "COURSEKIT_RUN_LOG"
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,10 @@ def run_report(verbose: bool = False) -> RunReport:
         seconds=None if start is None else time.perf_counter() - start,
         peak_mb=peak_memory_mb(),
     )
+    log = os.environ.get(RUN_LOG_ENV)
+    if log:
+        with open(log, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps({"seconds": report.seconds, "peak_mb": report.peak_mb}) + "\n")
     if verbose:
         print(report)
     return report
