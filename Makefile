@@ -17,6 +17,8 @@ TEST_ENV := JUPYTER_CONFIG_DIR=$(CACHE)/jupyter/config JUPYTER_DATA_DIR=$(CACHE)
 # the same thread count).
 NOTEBOOK_THREADS ?= 2
 LAB_PORT ?= 8888
+# JupyterLab refuses to start as root (containers, some classroom machines) unless told to.
+LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 .PHONY: help env lab test lint format unit notebooks-test student student-check notebooks badges doctor lock clean
 
@@ -41,7 +43,7 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 	touch $(STAMP)
 
 lab: $(STAMP)
-	$(BIN)/jupyter lab --notebook-dir=chapters --ServerApp.port=$(LAB_PORT)
+	$(BIN)/jupyter lab --notebook-dir=chapters --ServerApp.port=$(LAB_PORT) $(LAB_ROOT)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
