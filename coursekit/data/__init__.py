@@ -1,5 +1,25 @@
-"""Data for the course: bundled corpora (checked by sha256), tokenizers and batching."""
+"""Data for the course: bundled corpora (checked by sha256), tokenizers, batching and downloads.
 
+* :mod:`coursekit.data.bundled`: where the files are and whether they are intact.
+* :mod:`coursekit.data.corpora`: the corpora by name and split (text, pairs, labelled examples).
+* :mod:`coursekit.data.tokenizers`: character and word tokenizers.
+* :mod:`coursekit.data.batching`: language-model windows, seq2seq and classification batches.
+* :mod:`coursekit.data.download`: optional larger files for learners who are online.
+"""
+
+from coursekit.data.batching import (
+    ClassificationBatch,
+    ClassificationCollate,
+    LMWindows,
+    Seq2SeqBatch,
+    Seq2SeqCollate,
+    encode_labelled,
+    encode_pairs,
+    lm_windows,
+    make_loader,
+    pad_batch,
+    random_lm_batch,
+)
 from coursekit.data.bundled import (
     DataFileError,
     bundled_names,
@@ -9,13 +29,66 @@ from coursekit.data.bundled import (
     read_bundled_text,
     verify_all,
 )
+from coursekit.data.corpora import (
+    analogies,
+    corpus_names,
+    load_labelled,
+    load_pairs,
+    load_similarity,
+    load_table,
+    load_text,
+)
+from coursekit.data.download import REGISTRY, DownloadError, Remote, cache_dir, fetch
+from coursekit.data.tokenizers import (
+    BOS,
+    EOS,
+    PAD,
+    SPECIALS,
+    UNK,
+    CharTokenizer,
+    WordTokenizer,
+    load_tokenizer,
+    word_split,
+)
 
 __all__ = [
+    "BOS",
+    "EOS",
+    "PAD",
+    "REGISTRY",
+    "SPECIALS",
+    "UNK",
+    "CharTokenizer",
+    "ClassificationBatch",
+    "ClassificationCollate",
     "DataFileError",
+    "DownloadError",
+    "LMWindows",
+    "Remote",
+    "Seq2SeqBatch",
+    "Seq2SeqCollate",
+    "WordTokenizer",
+    "analogies",
     "bundled_names",
     "bundled_path",
+    "cache_dir",
+    "corpus_names",
     "data_dir",
+    "encode_labelled",
+    "encode_pairs",
+    "fetch",
+    "lm_windows",
+    "load_labelled",
+    "load_pairs",
+    "load_similarity",
+    "load_table",
+    "load_text",
+    "load_tokenizer",
+    "make_loader",
     "open_bundled",
+    "pad_batch",
+    "random_lm_batch",
     "read_bundled_text",
     "verify_all",
+    "word_split",
 ]
