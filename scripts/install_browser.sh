@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Installs what the browser test (tests/browser, pytest marker `browser`) needs beyond .venv/:
+# Debian's Chromium at /usr/bin/chromium, and a small Chinese font so the chapters' Chinese terms
+# render in its screenshots instead of empty boxes. Idempotent: installs only what is missing.
+#
+# Playwright (the PyPI `playwright` package, the `browser` extra) drives this Chromium through
+# its executable-path option; `playwright install` (its own browser download) is never run and
+# would not work offline.
+#
+# Usage: bash scripts/install_browser.sh     (as root, or with sudo available)
+set -euo pipefail
+
+CHROMIUM="${COURSEKIT_CHROMIUM:-/usr/bin/chromium}"
+FONT_PACKAGE=fonts-wqy-microhei  # 1.6 MB; CJK glyphs for the screenshots
+
+missing=()
+[ -x "$CHROMIUM" ] || missing+=(chromium)
+dpkg-query -W -f='${Status}' "$FONT_PACKAGE" 2>/dev/null | grep -q "install ok installed" ||
+    missing+=("$FONT_PACKAGE")
+
+if [ ${#missing[@]} -eq 0 ]; then
+    echo "install_browser: $("$CHROMIUM" --version 2>/dev/null) at $CHROMIUM and $FONT_PACKAGE are installed"
+    exit 0
+fi
+
+if ! command -v apt-get >/dev/null 2>&1; then
+    echo "install_browser: missing ${missing[*]} and this is not a Debian/Ubuntu system;" >&2
+    echo "  install Chromium with your package manager and set COURSEKIT_CHROMIUM to its path." >&2
+    exit 1
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then
+        SUDO="sudo"
+    else
+        echo "install_browser: need root (or sudo) to apt-get install ${missing[*]}" >&2
+        exit 1
+    fi
+fi
+
+start=$(date +%s)
+echo "install_browser: installing ${missing[*]} from Debian (under a minute)..."
+$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null
+if [ ! -x "$CHROMIUM" ]; then
+    echo "install_browser: apt-get finished but $CHROMIUM is still missing" >&2
+    exit 1
+fi
+echo "install_browser: installed ${missing[*]} in $(($(date +%s) - start)) s ($("$CHROMIUM" --version 2>/dev/null))"
