@@ -78,10 +78,9 @@ def _badges(args: argparse.Namespace) -> int:
                 print(f"updated {path}")
             continue
         nb = nbformat.read(path, as_version=4)
-        if (
-            badge_markdown(path) not in nb.cells[0].source
-            or nb.cells[1].source != setup_cell_source()
-        ):
+        if badge_markdown(path) not in nb.cells[0].source or nb.cells[
+            1
+        ].source != setup_cell_source(path):
             stale += 1
             print(f"{path}: badge or setup cell does not match pyproject's URL (run with --fix)")
     return 1 if stale else 0

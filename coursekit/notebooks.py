@@ -94,8 +94,17 @@ def badge_markdown(notebook: str | Path) -> str:
     return f"[![Open In Colab]({BADGE_IMAGE})]({colab_url(notebook)})"
 
 
-def setup_cell_source() -> str:
-    """The setup cell every chapter starts with: installs coursekit on Colab, then ``setup()``."""
+def setup_cell_source(notebook: str | Path | None = None) -> str:
+    """The setup cell every chapter starts with: installs coursekit on Colab, then ``setup()``.
+
+    A chapter that needs optional packages on Colab (its ``colab_extras`` in
+    :mod:`coursekit.syllabus`) installs ``coursekit[extra,…]``.
+    """
+    from coursekit.syllabus import CHAPTERS
+
+    name = Path(notebook).name if notebook is not None else ""
+    extras = next((c.colab_extras for c in CHAPTERS if c.filename == name), ())
+    package = f"coursekit[{','.join(extras)}]" if extras else "coursekit"
     return (
         "# Setup: on Colab this installs coursekit (with the course's data); elsewhere it does nothing.\n"
         "import sys\n"
@@ -103,7 +112,7 @@ def setup_cell_source() -> str:
         'if "google.colab" in sys.modules:\n'
         "    import subprocess\n"
         "\n"
-        f'    package = "coursekit @ git+{repository_url()}"\n'
+        f'    package = "{package} @ git+{repository_url()}"\n'
         '    subprocess.run([sys.executable, "-m", "pip", "install", "-q", package], check=True)\n'
         "\n"
         "import coursekit\n"
@@ -126,7 +135,7 @@ def new_chapter(path: str | Path, title: str) -> Path:
             f"# {number} · {title}\n\n{badge_markdown(path)}\n\n"
             "**Goals.** …\n\n**Prerequisites.** …\n\n**Time.** … minutes of study; runs in … on a laptop CPU."
         ),
-        nbformat.v4.new_code_cell(setup_cell_source()),
+        nbformat.v4.new_code_cell(setup_cell_source(path)),
         nbformat.v4.new_markdown_cell("## Summary\n\n…"),
         nbformat.v4.new_code_cell(REPORT_SOURCE),
     ]
@@ -195,7 +204,7 @@ def fix_badge(path: str | Path) -> bool:
         title.source = (
             lines[0] + "\n\n" + badge_markdown(path) + ("\n" + lines[1] if len(lines) > 1 else "")
         )
-    setup.source = setup_cell_source()
+    setup.source = setup_cell_source(path)
     if (title.source, setup.source) == before:
         return False
     _write(nb, path)
@@ -223,7 +232,7 @@ def check_notebook(path: str | Path) -> list[str]:
         problems.append(f"cell 0 should be markdown starting with '# {number} · Title'")
     if badge_markdown(path) not in first.source:
         problems.append("cell 0 lacks the Colab badge for this file (run `make badges`)")
-    if cells[1].cell_type != "code" or cells[1].source != setup_cell_source():
+    if cells[1].cell_type != "code" or cells[1].source != setup_cell_source(path):
         problems.append("cell 1 should be exactly the setup cell (run `make badges`)")
     code = [c for c in cells if c.cell_type == "code"]
     if code[-1].source.strip() != REPORT_SOURCE:

@@ -22,6 +22,7 @@ class Chapter:
     study_minutes: int
     prerequisites: str
     runs_in: str = ""  # measured: top-to-bottom run on 2 CPU cores (`make test` prints it)
+    colab_extras: tuple[str, ...] = ()  # optional dependencies its Colab setup cell installs
 
     @property
     def filename(self) -> str:
@@ -29,7 +30,9 @@ class Chapter:
 
 
 CHAPTERS: tuple[Chapter, ...] = (
-    Chapter("00", "setup", "Setup and how to use the course", "§1", 20, "Python basics", "10 s"),
+    Chapter(
+        "00", "setup", "Setup and how to use the course", "§1", 20, "Python basics", runs_in="10 s"
+    ),
     Chapter(
         "01",
         "embeddings",
@@ -37,9 +40,17 @@ CHAPTERS: tuple[Chapter, ...] = (
         "§2.1, §3.1",
         90,
         "00; NumPy, a little linear algebra",
+        runs_in="95 s",
+        colab_extras=("embeddings",),
     ),
     Chapter(
-        "02", "language_models", "Statistical language models", "§2.2", 60, "00; probability basics"
+        "02",
+        "language_models",
+        "Statistical language models",
+        "§2.2",
+        60,
+        "00; probability basics",
+        runs_in="30 s",
     ),
     Chapter("03", "rnn", "Recurrent neural networks", "§3.2", 75, "02; PyTorch autograd"),
     Chapter("04", "lstm", "Long short-term memory", "§3.3, §4", 75, "03"),

@@ -76,3 +76,45 @@ def softmax_temperature_explorer(
         {"temperature": slider},
         lambda temperature: plots.softmax_bars(logits, temperature, labels),
     )
+
+
+def neighbour_explorer(
+    vectors: Any,
+    words: Sequence[str],
+    query: str,
+    k: int = 10,
+    static: bool = False,
+) -> Explorer | Figure:
+    """Type a word, see its nearest neighbours and their cosine similarities (chapter 01).
+
+    Wraps :func:`coursekit.plots.plot_neighbours` around
+    :func:`coursekit.embeddings.nearest_neighbours`; an unknown word shows a message instead.
+
+    Args:
+        vectors: ``(V, C)`` word vectors; words: the ``V`` words in row order.
+        query: the word shown first (and in the static PNG).
+        k: how many neighbours.
+        static: return only the Figure for ``query``.
+    """
+    from coursekit.embeddings.evaluate import nearest_neighbours
+
+    words = list(words)
+    if query not in words:
+        raise KeyError(f"{query!r} is not in the vocabulary; start the explorer from a known word")
+
+    def draw(word: str, k: int) -> Any:
+        word = word.strip().lower()
+        if word not in words:
+            return f"{word!r} is not in the vocabulary ({len(words)} words); try another word."
+        return plots.plot_neighbours(nearest_neighbours(vectors, words, word, k), word)
+
+    if static:
+        return draw(query, k)
+    controls = {
+        "word": widgets.Text(value=query, description="word", continuous_update=False),
+        "k": widgets.IntSlider(value=k, min=3, max=30, description="neighbours"),
+    }
+    return Explorer(controls, draw)
+
+
+__all__ += ["neighbour_explorer"]

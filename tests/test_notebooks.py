@@ -37,7 +37,10 @@ def test_badge_points_at_the_configured_repository():
     assert badge.endswith(
         f"(https://colab.research.google.com/github/{slug}/blob/main/chapters/03_rnn.ipynb)"
     )
-    assert f"git+{url}" in notebooks.setup_cell_source()
+    assert f'"coursekit @ git+{url}"' in notebooks.setup_cell_source()
+    assert f'"coursekit[embeddings] @ git+{url}"' in notebooks.setup_cell_source(
+        "01_embeddings.ipynb"
+    )
 
 
 def _copy_of(tmp_path, name="00_setup.ipynb"):
@@ -114,7 +117,7 @@ def test_new_chapter_scaffold(tmp_path):
         nb.cells[0].source.startswith("# 42 · Demo")
         and notebooks.badge_markdown(path) in nb.cells[0].source
     )
-    assert nb.cells[1].source == notebooks.setup_cell_source()
+    assert nb.cells[1].source == notebooks.setup_cell_source(path)
     assert nb.cells[-1].source == "coursekit.run_report()"
     with pytest.raises(FileExistsError):
         notebooks.new_chapter(path, "Again")

@@ -109,7 +109,8 @@ class Cooccurrence:
         """A coalesced ``torch.sparse_coo_tensor`` of shape ``(V, V)``, float32."""
         index = torch.from_numpy(np.stack([self.rows, self.cols]))
         values = torch.from_numpy(self.values.astype(np.float32))
-        return torch.sparse_coo_tensor(index, values, (self.size, self.size)).coalesce()
+        shape = (self.size, self.size)
+        return torch.sparse_coo_tensor(index, values, shape, check_invariants=False).coalesce()
 
     @property
     def nnz(self) -> int:
@@ -226,10 +227,15 @@ def svd_vectors(
     """
     if not 1 <= dim < matrix.size:
         raise ValueError(f"dim must be between 1 and V-1={matrix.size - 1}, got {dim}")
+    from coursekit.embeddings._threads import one_thread
+
     generator_state = torch.random.get_rng_state()
     torch.manual_seed(seed)
     try:
-        u, s, _ = torch.svd_lowrank(matrix.to_torch(), q=min(dim + 10, matrix.size), niter=niter)
+        with one_thread():  # sparse products: see coursekit.embeddings._threads
+            u, s, _ = torch.svd_lowrank(
+                matrix.to_torch(), q=min(dim + 10, matrix.size), niter=niter
+            )
     finally:
         torch.random.set_rng_state(generator_state)
     return u[:, :dim] * s[:dim] ** power  # (V, C)

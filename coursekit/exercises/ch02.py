@@ -1,0 +1,122 @@
+"""Checkers for chapter 02 (language models): add-k smoothing, perplexity, the chain rule."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import torch
+
+from coursekit.exercises.core import Exercise, ExerciseResult
+from coursekit.ngram import BOS, EOS, NGramLM
+
+__all__ = ["check_add_k", "check_perplexity", "check_sentence_logprob"]
+
+
+def check_add_k(add_k: Callable[[torch.Tensor, float], torch.Tensor]) -> ExerciseResult:
+    """02.1: ``add_k(counts, k)``: the add-k distribution ``(c_w + k) / (N + k V)`` from the counts
+    ``(V,)`` of the words seen after one context."""
+    with Exercise("02.1 add-k smoothing") as ex:
+        counts = torch.tensor([3.0, 0.0, 1.0, 0.0, 6.0])
+        out = ex.call(add_k, counts.clone(), 0.5)
+        ex.check_type(out, torch.Tensor)
+        ex.check_shape(out, (5,), "add_k(counts, k) for 5 words")
+        ex.check(
+            bool((out > 0).all()),
+            "some words still get probability 0: add k to *every* count, seen or not.",
+        )
+        total = float(out.sum())
+        ex.check(
+            abs(total - 1) < 1e-5,
+            f"the probabilities sum to {total:.4f}, not 1: the denominator must grow by k for "
+            "each of the V words, N + k·V.",
+        )
+        expected = (counts + 0.5) / (counts.sum() + 0.5 * len(counts))
+        ex.check_close(out, expected, "values differ from (c_w + k) / (N + k·V)")
+        ex.check_close(
+            ex.call(add_k, counts.clone(), 1.0),
+            (counts + 1) / (counts.sum() + 5),
+            "with k = 1 (Laplace) the values differ: is k used, or is it fixed to 0.5?",
+        )
+    return ex.result
+
+
+def check_perplexity(perplexity: Callable[[Sequence[float]], float]) -> ExerciseResult:
+    """02.2: ``perplexity(probs)`` from the probabilities the model gave each test token."""
+    with Exercise("02.2 perplexity") as ex:
+        out = ex.call(perplexity, [0.25, 0.25, 0.25, 0.25])
+        ex.check(
+            isinstance(out, (int, float)) or (torch.is_tensor(out) and out.numel() == 1),
+            f"return one number, got {type(out).__name__}.",
+        )
+        out = float(out)
+        ex.check(
+            abs(out - 4.0**4) > 1e-6,
+            "this uses the sum of the log-probabilities; perplexity uses their mean (per token), "
+            "so that it does not grow with the length of the text.",
+        )
+        ex.check(
+            abs(out - 4.0) < 1e-6,
+            f"a model that gives every token probability 1/4 is as unsure as a 4-way choice: "
+            f"perplexity 4, got {out:.4g}. Use exp(-mean(log p)).",
+        )
+        probs = [0.5, 0.1, 0.9, 0.02, 0.3]
+        expected = math.exp(-sum(math.log(p) for p in probs) / len(probs))
+        got = float(ex.call(perplexity, probs))
+        ex.check(
+            abs(got - expected) < 1e-6 * expected,
+            f"expected {expected:.4f}, got {got:.4f}: perplexity = exp(-(1/N) Σ log p_t) "
+            "(or 2 to the power of the mean negative log2).",
+        )
+        long = float(ex.call(perplexity, [0.5] * 5000 + [0.01] * 5000))
+        ex.check(
+            math.isfinite(long) and abs(long - math.sqrt(200)) < 1e-6 * long,
+            f"for 10,000 tokens the result is {long}: multiplying probabilities underflows to 0. "
+            "Add log-probabilities instead.",
+        )
+    return ex.result
+
+
+def _toy_bigram() -> NGramLM:
+    text = ["the cat sat", "the dog sat", "a cat ran", "the cat ran away"]
+    return NGramLM(order=2, smoothing="add_k", k=0.5).fit([s.split() for s in text])
+
+
+def check_sentence_logprob(
+    sentence_logprob: Callable[[Callable[[str, str], float], Sequence[str]], float],
+) -> ExerciseResult:
+    """02.3: ``sentence_logprob(bigram_prob, words)``: the chain rule with a bigram model,
+    ``Σ_t log P(w_t | w_{t-1})`` over the words *and* ``</s>``, starting from ``<s>``.
+    ``bigram_prob(word, previous)`` gives one probability."""
+    with Exercise("02.3 the chain rule") as ex:
+        lm = _toy_bigram()
+
+        def bigram_prob(word: str, previous: str) -> float:
+            return lm.prob(word, [previous])
+
+        words = ["the", "cat", "ran"]
+        expected = lm.sentence_logprob(words)[0]
+        got = ex.call(sentence_logprob, bigram_prob, list(words))
+        ex.check(
+            isinstance(got, (int, float)) or (torch.is_tensor(got) and got.numel() == 1),
+            f"return one number (a log-probability), got {type(got).__name__}.",
+        )
+        got = float(got)
+        ex.check(got < 0, f"a log-probability is negative, got {got:.4f}: return log P, not P.")
+        no_end = expected - math.log(lm.prob(EOS, ["ran"]))
+        ex.check(
+            abs(got - no_end) > 1e-9,
+            "the end-of-sentence token is missing: add log P(</s> | last word), or the model "
+            "never says where a sentence stops.",
+        )
+        no_start = expected - math.log(lm.prob("the", [BOS]))
+        ex.check(
+            abs(got - no_start) > 1e-9,
+            "the first word is missing: predict it from the start token, log P(w_1 | <s>).",
+        )
+        ex.check(
+            abs(got - expected) < 1e-9,
+            f"expected {expected:.4f}, got {got:.4f}: sum log bigram_prob(w_t, w_(t-1)) over "
+            "<s> w_1 … w_T </s>.",
+        )
+    return ex.result
