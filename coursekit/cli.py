@@ -11,7 +11,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 __all__ = ["main"]
@@ -40,15 +43,34 @@ def _student(args: argparse.Namespace) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def _execution_lock() -> Iterator[None]:
+    """One ``coursekit execute`` at a time on a machine: two chapters at once on a small machine
+    make both several times slower (their threads fight over the cores) and their timings wrong."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no lock
+        yield
+        return
+    with open(Path(tempfile.gettempdir()) / "coursekit-execute.lock", "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print("waiting for another `coursekit execute` to finish …", flush=True)
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
+
+
 def _execute(args: argparse.Namespace) -> int:
     from coursekit.notebooks import execute_notebook
 
     total = 0.0
-    for path in _chapters(args.paths):
-        print(f"executing {path} …", flush=True)
-        seconds = execute_notebook(path, timeout=args.timeout)
-        total += seconds
-        print(f"  {path.name}: {seconds:.0f} s")
+    with _execution_lock():
+        for path in _chapters(args.paths):
+            print(f"executing {path} …", flush=True)
+            seconds = execute_notebook(path, timeout=args.timeout)
+            total += seconds
+            print(f"  {path.name}: {seconds:.0f} s")
     print(f"total: {total:.0f} s")
     return 0
 

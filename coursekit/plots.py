@@ -14,9 +14,12 @@ from matplotlib.figure import Figure
 
 __all__ = [
     "lstm_cell_diagram",
+    "plot_embedding_projection",
     "plot_gate_activations",
     "plot_grad_norm_by_distance",
     "plot_history",
+    "plot_neighbours",
+    "plot_perplexity_by_order",
     "plot_valid_loss_vs_time",
     "softmax_bars",
 ]
@@ -290,9 +293,6 @@ def plot_perplexity_by_order(
     fig.tight_layout()
     plt.close(fig)
     return fig
-
-
-__all__ += ["plot_embedding_projection", "plot_neighbours", "plot_perplexity_by_order"]
 
 
 def lstm_cell_diagram() -> Figure:

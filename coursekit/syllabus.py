@@ -31,7 +31,7 @@ class Chapter:
 
 CHAPTERS: tuple[Chapter, ...] = (
     Chapter(
-        "00", "setup", "Setup and how to use the course", "§1", 20, "Python basics", runs_in="10 s"
+        "00", "setup", "Setup and how to use the course", "§1", 20, "Python basics", runs_in="5 s"
     ),
     Chapter(
         "01",
@@ -52,9 +52,11 @@ CHAPTERS: tuple[Chapter, ...] = (
         "00; probability basics",
         runs_in="30 s",
     ),
-    Chapter("03", "rnn", "Recurrent neural networks", "§3.2", 75, "02; PyTorch autograd"),
-    Chapter("04", "lstm", "Long short-term memory", "§3.3, §4", 75, "03"),
-    Chapter("05", "gru", "Gated recurrent units", "§3.4", 60, "04"),
+    Chapter(
+        "03", "rnn", "Recurrent neural networks", "§3.2", 75, "02; PyTorch autograd", runs_in="45 s"
+    ),
+    Chapter("04", "lstm", "Long short-term memory", "§3.3, §4", 75, "03", runs_in="40 s"),
+    Chapter("05", "gru", "Gated recurrent units", "§3.4", 60, "04", runs_in="40 s"),
     Chapter("06", "attention", "Attention and sequence-to-sequence", "§3.5, §2.2", 90, "05"),
     Chapter("07", "transformer", "The Transformer", "§3.6", 90, "06"),
     Chapter(

@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 
 from coursekit import plots
 
-__all__ = ["Explorer", "softmax_temperature_explorer"]
+__all__ = ["Explorer", "neighbour_explorer", "softmax_temperature_explorer"]
 
 
 class Explorer(widgets.VBox):
@@ -115,6 +115,3 @@ def neighbour_explorer(
         "k": widgets.IntSlider(value=k, min=3, max=30, description="neighbours"),
     }
     return Explorer(controls, draw)
-
-
-__all__ += ["neighbour_explorer"]
