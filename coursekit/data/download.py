@@ -10,7 +10,6 @@ to do (offline, checksum mismatch, unknown name).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
@@ -18,6 +17,8 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+
+from coursekit.data.bundled import sha256_of
 
 __all__ = [
     "CACHE_ENV",
@@ -131,14 +132,6 @@ def cache_dir() -> Path:
     return folder
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _download(url: str, target: Path, timeout: float) -> None:
     request = urllib.request.Request(url, headers={"User-Agent": "coursekit"})
     with urllib.request.urlopen(request, timeout=timeout) as response, open(target, "wb") as out:
@@ -154,7 +147,7 @@ def fetch_remote(remote: Remote, timeout: float = 60.0) -> Path:
     folder = cache_dir()
     path = folder / remote.filename
     if path.is_file():
-        if _sha256(path) == remote.sha256:
+        if sha256_of(path) == remote.sha256:
             return path
         path.unlink()  # a damaged or outdated copy: fetch it again
     problems: list[tuple[str, str]] = []  # (kind, message); kind: network, http, checksum
@@ -168,7 +161,7 @@ def fetch_remote(remote: Remote, timeout: float = 60.0) -> Path:
             if remote.size is not None and size != remote.size:
                 problems.append(("checksum", f"{url}: {size} bytes, expected {remote.size}"))
                 continue
-            actual = _sha256(tmp)
+            actual = sha256_of(tmp)
             if actual != remote.sha256:
                 problems.append(
                     ("checksum", f"{url}: sha256 {actual[:12]}…, expected {remote.sha256[:12]}…")
