@@ -112,7 +112,8 @@ def setup_cell_source(notebook: str | Path | None = None) -> str:
         'if "google.colab" in sys.modules:\n'
         "    import subprocess\n"
         "\n"
-        f'    package = "{package} @ git+{repository_url()}"\n'
+        f'    repository = "{repository_url()}"\n'
+        f'    package = f"{package} @ git+{{repository}}"\n'
         '    subprocess.run([sys.executable, "-m", "pip", "install", "-q", package], check=True)\n'
         "\n"
         "import coursekit\n"
