@@ -37,10 +37,10 @@ def test_badge_points_at_the_configured_repository():
     assert badge.endswith(
         f"(https://colab.research.google.com/github/{slug}/blob/main/chapters/03_rnn.ipynb)"
     )
-    assert f'"coursekit @ git+{url}"' in notebooks.setup_cell_source()
-    assert f'"coursekit[embeddings] @ git+{url}"' in notebooks.setup_cell_source(
-        "01_embeddings.ipynb"
-    )
+    assert f'repository = "{url}"' in notebooks.setup_cell_source()
+    assert 'package = f"coursekit @ git+{repository}"' in notebooks.setup_cell_source()
+    embeddings = notebooks.setup_cell_source("01_embeddings.ipynb")
+    assert 'package = f"coursekit[embeddings] @ git+{repository}"' in embeddings
 
 
 def _copy_of(tmp_path, name="00_setup.ipynb"):
