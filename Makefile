@@ -70,9 +70,9 @@ notebooks-test: $(STAMP)
 # The student edition (solutions removed) must run top to bottom too: each exercise's checker
 # then reports "not attempted yet" instead of stopping the notebook.
 student-test: $(STAMP)
-	rm -rf $(CACHE)/student
+	rm -rf $(CACHE)/student $(CACHE)/student-run-log.jsonl
 	$(BIN)/python -m coursekit student chapters $(CACHE)/student
-	$(TEST_ENV) COURSEKIT_NUM_THREADS=$(NOTEBOOK_THREADS) \
+	$(TEST_ENV) COURSEKIT_NUM_THREADS=$(NOTEBOOK_THREADS) COURSEKIT_RUN_LOG=$(CACHE)/student-run-log.jsonl \
 		$(BIN)/python -m pytest --nbval-lax --nbval-cell-timeout=600 --nbval-current-env $(CACHE)/student
 
 # JupyterLab in headless Chromium: each chapter opened and run from the UI, as a learner does.
