@@ -16,14 +16,11 @@ Splits are by whole chapter (a stable hash of the chapter reference), never by v
 from __future__ import annotations
 
 import functools
-import hashlib
 import html
 import re
 import statistics
-import subprocess
-import sys
 
-from data_build.common import CACHE, Output, apt_deb, extract_deb
+from data_build.common import Output, apt_deb, build_tool, extract_deb, stable_split
 
 __all__ = ["build", "chapter_split", "clean_osis"]
 
@@ -87,20 +84,11 @@ def chapter_split(book: str, chapter: int) -> str:
     >>> chapter_split("Gen", 1) in {"train", "valid", "test"}
     True
     """
-    bucket = int(hashlib.sha256(f"{book}.{chapter}".encode()).hexdigest(), 16) % 20
-    return "test" if bucket == 0 else "valid" if bucket == 1 else "train"
+    return stable_split(f"{book}.{chapter}")
 
 
 def _pysword():
-    target = CACHE / "pylib-pysword"
-    if not (target / "pysword").exists():
-        subprocess.run(
-            [sys.executable, "-m", "pip", "install", "--disable-pip-version-check", "-q",
-             "--no-deps", "--target", str(target), PYSWORD],
-            check=True,
-        )  # fmt: skip
-    if str(target) not in sys.path:
-        sys.path.insert(0, str(target))
+    build_tool(PYSWORD, "pysword")
     from pysword.bible import SwordBible
 
     return SwordBible

@@ -22,11 +22,13 @@ __all__ = [
     "CACHE",
     "Output",
     "apt_deb",
+    "build_tool",
     "extract_deb",
     "npm_tarball",
     "pypi_file",
     "read_member",
     "sha256_bytes",
+    "stable_split",
 ]
 
 CACHE = Path(os.environ.get("COURSEKIT_BUILD_CACHE", "/tmp/coursekit-build"))
@@ -57,6 +59,34 @@ class Output:
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def stable_split(key: str) -> str:
+    """The split of an item by a stable hash of ``key``: 5% test, 5% valid, 90% train.
+
+    The same rule as ``coursekit.data.corpora.stable_split`` (a test checks they agree).
+
+    >>> stable_split("白日依山尽，黄河入海流。欲穷千里目，更上一层楼。")
+    'train'
+    """
+    bucket = int(hashlib.sha256(key.encode("utf-8")).hexdigest(), 16) % 20
+    return "test" if bucket == 0 else "valid" if bucket == 1 else "train"
+
+
+def build_tool(spec: str, module: str) -> None:
+    """Make a build-only package (``spec``, e.g. ``pysword==0.2.8``) importable as ``module``.
+
+    It is installed with ``pip --target`` into the build cache, never into the course environment.
+    """
+    target = CACHE / f"pylib-{module}"
+    if not (target / module).exists():
+        subprocess.run(
+            [sys.executable, "-m", "pip", "install", "--disable-pip-version-check", "-q",
+             "--no-deps", "--target", str(target), spec],
+            check=True,
+        )  # fmt: skip
+    if str(target) not in sys.path:
+        sys.path.insert(0, str(target))
 
 
 def _sha256_file(path: Path) -> str:

@@ -10,14 +10,11 @@ length alone, not by tonal rules.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
-import subprocess
-import sys
 import tarfile
 
-from data_build.common import CACHE, Output, npm_tarball
+from data_build.common import Output, build_tool, npm_tarball, stable_split
 
 __all__ = ["build", "poem_form", "poem_split"]
 
@@ -58,20 +55,11 @@ def poem_split(text: str) -> str:
     >>> poem_split("白日依山尽，黄河入海流。欲穷千里目，更上一层楼。") in {"train", "valid", "test"}
     True
     """
-    bucket = int(hashlib.sha256(text.encode("utf-8")).hexdigest(), 16) % 20
-    return "test" if bucket == 0 else "valid" if bucket == 1 else "train"
+    return stable_split(text)
 
 
 def _opencc():
-    target = CACHE / "pylib-opencc"
-    if not (target / "opencc").exists():
-        subprocess.run(
-            [sys.executable, "-m", "pip", "install", "--disable-pip-version-check", "-q",
-             "--no-deps", "--target", str(target), OPENCC],
-            check=True,
-        )  # fmt: skip
-    if str(target) not in sys.path:
-        sys.path.insert(0, str(target))
+    build_tool(OPENCC, "opencc")
     import opencc
 
     return opencc.OpenCC("t2s")
