@@ -25,6 +25,14 @@ __all__ = [
 ]
 
 
+def _finished(fig: Figure) -> Figure:
+    """Lay out and close a finished figure: the caller displays the returned Figure, and closing it
+    keeps the notebook from also showing it a second time through pyplot."""
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
 def softmax_bars(
     logits: Sequence[float] | torch.Tensor,
     temperature: float = 1.0,
@@ -56,9 +64,7 @@ def softmax_bars(
     ax.set_xlabel("token")
     ax.set_ylabel("probability")
     ax.set_title(f"softmax(logits / T) at T = {temperature:.2f}")
-    fig.tight_layout()
-    plt.close(fig)  # the caller displays it; no duplicate inline output
-    return fig
+    return _finished(fig)
 
 
 def _smooth(values: Sequence[float], weight: float) -> list[float]:
@@ -100,9 +106,7 @@ def plot_history(history: Any, title: str = "training", smooth: float = 0.9) -> 
     if history.step or history.valid_step:
         ax.legend()
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    plt.close(fig)
-    return fig
+    return _finished(fig)
 
 
 def plot_valid_loss_vs_time(
@@ -125,9 +129,7 @@ def plot_valid_loss_vs_time(
     ax.set_title(title)
     ax.legend()
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    plt.close(fig)
-    return fig
+    return _finished(fig)
 
 
 def plot_grad_norm_by_distance(
@@ -152,9 +154,7 @@ def plot_grad_norm_by_distance(
     ax.set_title(title)
     ax.legend()
     ax.grid(alpha=0.3, which="both")
-    fig.tight_layout()
-    plt.close(fig)
-    return fig
+    return _finished(fig)
 
 
 def plot_gate_activations(
@@ -215,9 +215,7 @@ def plot_neighbours(neighbours: Sequence[tuple[str, float]], query: str) -> Figu
     ax.set_xlabel("cosine similarity (1 = same direction)")
     ax.set_ylabel("word")
     ax.set_title(f"nearest neighbours of {query!r}")
-    fig.tight_layout()
-    plt.close(fig)
-    return fig
+    return _finished(fig)
 
 
 def plot_embedding_projection(
@@ -267,9 +265,7 @@ def plot_embedding_projection(
     ax.set_ylabel(f"principal axis 2 ({share[1]:.0%} of variance)")
     ax.set_title(title)
     ax.legend(loc="best", fontsize=8)
-    fig.tight_layout()
-    plt.close(fig)
-    return fig
+    return _finished(fig)
 
 
 def plot_perplexity_by_order(
@@ -290,9 +286,7 @@ def plot_perplexity_by_order(
     ax.set_xlabel("model")
     ax.set_ylabel("perplexity (log scale; lower is better)")
     ax.set_title(title)
-    fig.tight_layout()
-    plt.close(fig)
-    return fig
+    return _finished(fig)
 
 
 def lstm_cell_diagram() -> Figure:
@@ -350,6 +344,4 @@ def lstm_cell_diagram() -> Figure:
     link((7.3, 3.7), (9.6, 3.7))
     ax.text(9.2, 3.35, "$h_t$", fontsize=11)
     ax.set_title("one LSTM step")
-    fig.tight_layout()
-    plt.close(fig)
-    return fig
+    return _finished(fig)
