@@ -10,6 +10,7 @@ same process, interleaved, so the ratio is fair even on a noisy machine. Not a t
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 
 import torch
@@ -26,8 +27,12 @@ def time_fwd_bwd(layer: torch.nn.Module, x: torch.Tensor) -> float:
     return time.perf_counter() - start
 
 
-def bench(kind: str, steps: int, args: argparse.Namespace) -> tuple[float, float]:
-    """Best-of-N seconds (teaching, fused) for one layer kind at sequence length ``steps``."""
+def bench(kind: str, steps: int, args: argparse.Namespace) -> tuple[float, float, float]:
+    """Best-of-N seconds (teaching, fused) and the median of the N paired ratios teaching/fused.
+
+    Each round times both implementations back to back, in alternating order, so a burst of load
+    from elsewhere on the machine hits both sides of that round's ratio alike.
+    """
     torch.manual_seed(0)
     layer = make_recurrent(kind, args.input, args.hidden, num_layers=args.layers)
     x = torch.randn(args.batch, steps, args.input)
@@ -36,11 +41,12 @@ def bench(kind: str, steps: int, args: argparse.Namespace) -> tuple[float, float
         for fused in (False, True):
             layer.fused = fused
             time_fwd_bwd(layer, x)
-    for _ in range(args.repeats):
-        for fused in (False, True):  # interleaved: drift in machine speed hits both alike
+    for repeat in range(args.repeats):
+        for fused in (False, True) if repeat % 2 == 0 else (True, False):
             layer.fused = fused
             times[fused].append(time_fwd_bwd(layer, x))
-    return min(times[False]), min(times[True])
+    ratios = [ours / theirs for ours, theirs in zip(times[False], times[True], strict=True)]
+    return min(times[False]), min(times[True]), statistics.median(ratios)
 
 
 def main() -> None:
@@ -52,28 +58,29 @@ def main() -> None:
     parser.add_argument("--lengths", type=int, nargs="+", default=[64, 256])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--kinds", nargs="+", default=["rnn", "lstm", "gru"])
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(
         f"forward+backward, B={args.batch}, I={args.input}, H={args.hidden}, L={args.layers}, "
-        f"{args.threads} thread(s), torch {torch.__version__}; best of {args.repeats}"
+        f"{args.threads} thread(s), torch {torch.__version__}; times: best of {args.repeats} rounds, "
+        "ratio: median of the rounds' teaching/torch"
     )
     print(f"{'layer':6} {'T':>5} {'teaching ms':>12} {'torch ms':>10} {'ratio':>6} {'ms/step':>8}")
     per_step: dict[tuple[str, int], float] = {}
-    for kind in ("rnn", "lstm", "gru"):
+    for kind in args.kinds:
         for steps in args.lengths:
-            ours, theirs = bench(kind, steps, args)
+            ours, theirs, ratio = bench(kind, steps, args)
             per_step[kind, steps] = ours / steps
             print(
                 f"{kind:6} {steps:5d} {ours * 1e3:12.1f} {theirs * 1e3:10.1f} "
-                f"{ours / theirs:6.2f} {ours / steps * 1e3:8.3f}"
+                f"{ratio:6.2f} {ours / steps * 1e3:8.3f}"
             )
     if len(args.lengths) > 1:
         short, long = min(args.lengths), max(args.lengths)
         growth = ", ".join(
-            f"{kind} {per_step[kind, long] / per_step[kind, short]:.2f}x"
-            for kind in ("rnn", "lstm", "gru")
+            f"{kind} {per_step[kind, long] / per_step[kind, short]:.2f}x" for kind in args.kinds
         )
         print(f"teaching time per step at T={long} relative to T={short}: {growth}")
 

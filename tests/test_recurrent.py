@@ -250,3 +250,78 @@ def test_bad_construction():
         RNN(2, 2, nonlinearity="sigmoid")
     with pytest.raises(ValueError, match="one step of shape"):
         GRUCell(2, 3)(torch.randn(1, 4, 2))
+
+
+# --- the LSTM's hand-written backpropagation through time ----------------------------------------
+@pytest.mark.parametrize("chunk_steps", [1, 3])
+@pytest.mark.parametrize("use_lengths", [False, True])
+def test_lstm_in_chunks_of_steps_matches_torch(monkeypatch, chunk_steps, use_lengths):
+    """Long sequences run in chunks with the state carried over; nothing changes but memory."""
+    from coursekit.nn import recurrent
+
+    ours, ref, i, h, gen = _pair("lstm", 7, num_layers=2)
+    batch, steps = 3, 8
+    # _CHUNK_BYTES is a budget per (B, 4H) step of float64 values: this many steps per chunk.
+    monkeypatch.setattr(recurrent, "_CHUNK_BYTES", chunk_steps * batch * 4 * h * 8)
+    x = torch.randn(batch, steps, i, generator=gen, dtype=torch.float64)
+    state = _initial("lstm", 2, batch, h, gen)
+    lengths = torch.tensor([8, 3, 5]) if use_lengths else None
+    _assert_same(_run(ours, x, state, lengths), _run(ref, x, state, lengths))
+
+
+def _lstm_sequence_inputs(mask: bool):
+    gen = torch.Generator().manual_seed(5)
+    steps, batch, hidden = 4, 3, 2
+
+    def rand(*shape):
+        return torch.randn(*shape, generator=gen, dtype=torch.float64, requires_grad=True)
+
+    m = (torch.arange(steps)[:, None] < torch.tensor([4, 1, 3])).unsqueeze(-1) if mask else None
+    return (
+        rand(steps, batch, 4 * hidden),
+        rand(batch, hidden),
+        rand(batch, hidden),
+        rand(4 * hidden, hidden),
+        m,
+    )
+
+
+@pytest.mark.parametrize("mask", [False, True])
+def test_lstm_backward_passes_gradcheck(mask):
+    from coursekit.nn.recurrent import _LSTMSequence
+
+    assert torch.autograd.gradcheck(_LSTMSequence.apply, _lstm_sequence_inputs(mask))
+
+
+def test_lstm_has_no_second_derivative_and_says_so():
+    from coursekit.nn.recurrent import _LSTMSequence
+
+    xp, h0, c0, w, _ = _lstm_sequence_inputs(mask=False)
+    out, _, _ = _LSTMSequence.apply(xp, h0, c0, w, None)
+    (grad,) = torch.autograd.grad(out.square().sum(), w, create_graph=True)
+    with pytest.raises(RuntimeError, match="once_differentiable"):
+        grad.sum().backward()
+
+
+def test_derivative_kernels_are_the_formulas():
+    from coursekit.nn.recurrent import _sigmoid_grad, _tanh_grad
+
+    grad, x = torch.randn(2, 2, 5, dtype=torch.float64).unbind()
+    s, t = torch.sigmoid(x), torch.tanh(x)
+    torch.testing.assert_close(_sigmoid_grad(grad, s), grad * s * (1 - s))
+    torch.testing.assert_close(_tanh_grad(grad, t), grad * (1 - t**2))
+
+
+def test_lstm_under_autocast_keeps_the_recurrence_in_float32():
+    torch.manual_seed(0)
+    layer, x = LSTM(6, 5), torch.randn(2, 7, 6)
+    reference, _ = layer(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out, (_, c) = layer(x)
+    assert out.dtype == c.dtype == torch.float32
+    # Only the input projection ran in bfloat16 (about 3 significant digits).
+    torch.testing.assert_close(out, reference, rtol=0, atol=0.05)
+    out.sum().backward()
+    assert all(
+        p.grad.dtype == torch.float32 and p.grad.isfinite().all() for p in layer.parameters()
+    )

@@ -16,19 +16,29 @@ The equations (PyTorch's gate order; ``x W^T`` is ``F.linear``):
 - GRU:  ``r = σ(x W_ir^T + b_ir + h W_hr^T + b_hr)``, ``z = σ(x W_iz^T + b_iz + h W_hz^T + b_hz)``,
   ``n = tanh(x W_in^T + b_in + r ⊙ (h W_hn^T + b_hn))``, ``h_t = (1 - z) ⊙ n + z ⊙ h_{t-1}``
 
-One speed trick, with the reason: the input projection ``x W_ih^T + b`` does not depend on the
-state, so it is computed for all T steps in one matmul before the loop; the loop then does one
-``(B, H) x (H, G*H)`` matmul per step. The loop walks ``xp.unbind(1)``; indexing ``xp[:, t]`` in
-the loop would make backward quadratic in T (each index's gradient is a full-size zero tensor).
+Speed, with the reasons (``scripts/bench_recurrent.py`` measures it):
+
+- The input projection ``x W_ih^T + b`` does not depend on the state, so it is computed for all T
+  steps in one matmul before the loop; the loop then does one ``(B, H) x (H, G*H)`` matmul per step.
+- The layers work time-major inside, ``(T, B, ·)``, so each step's slice is contiguous, and the loop
+  walks ``xp.unbind(0)``; indexing ``xp[t]`` under autograd would make backward quadratic in T
+  (each index's gradient is a full-size zero tensor).
+- The LSTM layer writes backpropagation through time out by hand (``_LSTMSequence``): the gradient
+  of each step's pre-activations is formed from the gates saved in the forward pass, and the
+  recurrent weight's gradient for all steps is one matmul at the end. That is what PyTorch's own
+  CPU (oneDNN) and GPU (cuDNN) LSTMs do, and it halves the LSTM's gap to them. RNN and GRU keep
+  plain autograd through the step functions: they are already as fast as PyTorch's kernels.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
 from torch.func import functional_call
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
@@ -383,30 +393,34 @@ class _Recurrent(nn.Module):
         return self._forward_loop(x, state, lengths)
 
     def _forward_loop(self, x: Tensor, state, lengths: Tensor | None):
-        masks = None
-        if lengths is not None:
-            alive = torch.arange(x.size(1), device=x.device) < lengths.to(x.device)[:, None]
-            masks = alive.unsqueeze(-1).unbind(1)  # T x (B, 1)
+        x = x.transpose(0, 1)  # time-major (T, B, I): each step's slice is contiguous
+        mask = None
+        if lengths is not None:  # (T, B, 1): True while a sequence is still running
+            steps = torch.arange(x.size(0), device=x.device)
+            mask = (steps[:, None] < lengths.to(x.device)[None, :]).unsqueeze(-1)
         finals = []
         for layer in range(self.num_layers):
-            w_ih, w_hh, b_ih, b_hh = self._weights(layer)
-            xp, b_step = self._project(x, w_ih, b_ih, b_hh)  # (B, T, G*H)
-            s = self._layer_state(state, layer)
-            outputs = []
-            for t, xp_t in enumerate(xp.unbind(1)):  # T x (B, G*H)
-                new = self._step(xp_t, s, w_hh, b_step)
-                if masks is not None:
-                    m = masks[t]
-                    new = _where(m, new, s)
-                    outputs.append(self._output(new) * m)
-                else:
-                    outputs.append(self._output(new))
-                s = new
-            x = torch.stack(outputs, dim=1)  # (B, T, H)
+            x, final = self._run_layer(x, self._layer_state(state, layer), layer, mask)
             if self.dropout and self.training and layer < self.num_layers - 1:
                 x = F.dropout(x, self.dropout, training=True)
-            finals.append(s)
-        return x, self._stack_states(finals)
+            finals.append(final)
+        return x.transpose(0, 1), self._stack_states(finals)  # (B, T, H)
+
+    def _run_layer(self, x: Tensor, s, layer: int, mask: Tensor | None):
+        """One layer over all steps, autograd through ``_step``: outputs ``(T, B, H)``, final state."""
+        w_ih, w_hh, b_ih, b_hh = self._weights(layer)
+        xp, b_step = self._project(x, w_ih, b_ih, b_hh)  # (T, B, G*H)
+        masks = None if mask is None else mask.unbind(0)  # T x (B, 1)
+        outputs = []
+        for t, xp_t in enumerate(xp.unbind(0)):  # T x (B, G*H)
+            new = self._step(xp_t, s, w_hh, b_step)
+            if masks is not None:  # finished sequences keep their state and output zeros
+                new = _where(masks[t], new, s)
+                outputs.append(self._output(new) * masks[t])
+            else:
+                outputs.append(self._output(new))
+            s = new
+        return torch.stack(outputs), s  # (T, B, H)
 
     def _forward_fused(self, x: Tensor, state, lengths: Tensor | None):
         kernel = self._kernel["module"]
@@ -524,6 +538,129 @@ class LSTM(_Recurrent):
 
     def _step(self, xp, state, weight_hh, bias_hh):
         return lstm_step(xp, state, weight_hh, bias_hh)
+
+    def _run_layer(self, x, s, layer, mask):
+        # The same equations as lstm_step, with backpropagation through time written out. Long
+        # sequences run in chunks of steps, the state carried from one chunk to the next, so that
+        # every tensor kept for backward stays under _CHUNK_BYTES (memory the allocator reuses;
+        # fresh memory for each large tensor costs more than the arithmetic).
+        w_ih, w_hh, b_ih, b_hh = self._weights(layer)
+        bias = None if b_ih is None else b_ih + b_hh
+        h, c = s
+        chunk = max(1, _CHUNK_BYTES // (x.size(1) * w_hh.size(0) * w_hh.element_size()))
+        x_chunks = x.split(chunk)  # split, not x[a:b] in the loop: one copy in backward
+        masks = [None] * len(x_chunks) if mask is None else mask.split(chunk)
+        outputs = []
+        for x_chunk, m in zip(x_chunks, masks, strict=True):
+            xp = F.linear(x_chunk, w_ih, bias)  # (chunk, B, 4H), both biases folded in
+            out, h, c = _LSTMSequence.apply(xp, h, c, w_hh, m)
+            outputs.append(out)
+        return (outputs[0] if len(outputs) == 1 else torch.cat(outputs)), (h, c)
+
+
+_CHUNK_BYTES = 8 * 2**20  # glibc hands freed blocks under 32 MB back to later allocations
+
+
+# σ'(x) = σ(1 - σ) and tanh'(x) = 1 - tanh², times an incoming gradient, by PyTorch's own one-pass
+# kernels: _sigmoid_grad(grad, s) = grad ⊙ s ⊙ (1 - s), _tanh_grad(grad, t) = grad ⊙ (1 - t²).
+_sigmoid_grad = torch.ops.aten.sigmoid_backward
+_tanh_grad = torch.ops.aten.tanh_backward
+
+
+def _autocast_off(device: torch.device):
+    """Autocast switched off where it can be on (older PyTorch rejects other device types)."""
+    if device.type in ("cpu", "cuda"):
+        return torch.autocast(device.type, enabled=False)
+    return contextlib.nullcontext()
+
+
+class _LSTMSequence(torch.autograd.Function):
+    """One LSTM layer over a whole sequence, with backpropagation through time (BPTT) by hand.
+
+    Forward runs ``lstm_step``'s equations and keeps, for every step, the gates ``σ(i), σ(f), σ(o)``,
+    ``tanh(g)``, the cell state ``c_t``, ``tanh(c_t)`` and ``h_t``. Backward walks the steps in
+    reverse with the chain rule (``d`` is ∂loss/∂·; chapter 03 derives BPTT for the RNN)::
+
+        dh_t = dout_t + (gradient from step t+1)          (h_t is also the output at step t)
+        dc_t = (gradient from step t+1) + dh_t ⊙ σ(o) ⊙ (1 - tanh²(c_t))
+        d[i, f, g, o] = [dc_t ⊙ tanh(g) ⊙ σ'(i),   dc_t ⊙ c_{t-1} ⊙ σ'(f),
+                         dc_t ⊙ σ(i) ⊙ tanh'(g),   dh_t ⊙ tanh(c_t) ⊙ σ'(o)]
+        gradient to step t-1:  d[i, f, g, o] W_hh  for h,   dc_t ⊙ σ(f)  for c
+
+    The right-hand factors do not depend on the incoming gradient, so they are computed for all
+    steps at once before the loop. ``d[i, f, g, o]`` at step t is also the gradient of the input
+    projection ``xp_t``, and ``dW_hh = Σ_t d[i, f, g, o]_t^T h_{t-1}`` is one matmul after the loop.
+    ``tests/test_recurrent.py`` checks all of it against ``nn.LSTM`` and ``gradcheck``. No second
+    derivatives: ``create_graph=True`` through this layer raises (use ``fused=True``).
+
+    Shapes (time-major): xp ``(T, B, 4H)``, h0 and c0 ``(B, H)``, weight_hh ``(4H, H)``, mask
+    ``(T, B, 1)`` bool or None -> out ``(T, B, H)``, h_T and c_T ``(B, H)``. Computes in the
+    weight's dtype with autocast off: autocast would round the recurrence to 16 bits at every step.
+    """
+
+    @staticmethod
+    def forward(ctx, xp, h0, c0, weight_hh, mask):
+        with _autocast_off(xp.device):
+            dtype = weight_hh.dtype
+            xp, h0, c0 = xp.to(dtype), h0.to(dtype), c0.to(dtype)
+            steps, batch, gates = xp.shape
+            H = gates // 4
+            acts = xp.new_empty(steps, batch, gates)  # σ(i), σ(f), (σ(g), unused), σ(o)
+            gs, cs, tanh_cs, hs = (xp.new_empty(steps, batch, H) for _ in range(4))
+            w_t, h, c = weight_hh.t(), h0, c0
+            for t, xp_t in enumerate(xp.unbind(0)):
+                a = torch.addmm(xp_t, h, w_t, out=acts[t])  # pre-activations xp_t + h W_hh^T
+                g = torch.tanh(a[:, 2 * H : 3 * H], out=gs[t])  # the candidate, before ...
+                a.sigmoid_()  # ... the gates overwrite the pre-activations (σ(g) is not used)
+                i, f, o = a[:, :H], a[:, H : 2 * H], a[:, 3 * H :]
+                if mask is None:
+                    c = torch.addcmul(f * c, i, g, out=cs[t])  # c_t = f ⊙ c_{t-1} + i ⊙ g
+                    h = torch.mul(o, torch.tanh(c, out=tanh_cs[t]), out=hs[t])  # o ⊙ tanh(c_t)
+                else:  # a finished sequence keeps its state; its gradients are masked below
+                    c_new = torch.addcmul(f * c, i, g)
+                    h_new = o * torch.tanh(c_new, out=tanh_cs[t])
+                    c = torch.where(mask[t], c_new, c, out=cs[t])
+                    h = torch.where(mask[t], h_new, h, out=hs[t])
+        ctx.save_for_backward(acts, gs, cs, tanh_cs, hs, h0, c0, weight_hh, mask)
+        out = hs if mask is None else hs * mask  # outputs past a sequence's end are zeros
+        return out, h.clone(), c.clone()
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, d_out, d_h, d_c):
+        acts, gs, cs, tanh_cs, hs, h0, c0, weight_hh, mask = ctx.saved_tensors
+        with _autocast_off(acts.device):
+            dtype, H = acts.dtype, h0.size(-1)
+            d_out = d_out.to(dtype) if mask is None else d_out.to(dtype) * mask
+            i, f, _, o = acts.chunk(4, dim=-1)  # each (T, B, H)
+            factor = torch.empty_like(acts)  # the right-hand factors of d[i, f, g, o]
+            _sigmoid_grad(gs, i, grad_input=factor[..., :H])
+            _sigmoid_grad(c0, f[0], grad_input=factor[0, :, H : 2 * H])  # c_{t-1} ⊙ σ'(f)
+            _sigmoid_grad(cs[:-1], f[1:], grad_input=factor[1:, :, H : 2 * H])
+            _tanh_grad(i, gs, grad_input=factor[..., 2 * H : 3 * H])
+            _sigmoid_grad(tanh_cs, o, grad_input=factor[..., 3 * H :])
+            dc_per_dh = _tanh_grad(o, tanh_cs)  # σ(o) ⊙ (1 - tanh²(c_t))
+            if mask is not None:  # steps past a sequence's end contribute nothing
+                factor.mul_(mask)
+            # The output gradient that arrives at h_{t-1}, and zeros before the first step.
+            d_out_prev = torch.cat((torch.zeros_like(d_out[:1]), d_out[:-1]))
+            d_xp = torch.empty_like(acts)  # d[i, f, g, o] at every step
+            dh, dc = d_h.to(dtype) + d_out[-1], d_c.to(dtype)
+            for t in reversed(range(acts.size(0))):
+                dc_t = torch.addcmul(dc, dh, dc_per_dh[t])
+                d_gates = torch.mul(torch.cat((dc_t, dc_t, dc_t, dh), 1), factor[t], out=d_xp[t])
+                if mask is None:
+                    dh = torch.addmm(d_out_prev[t], d_gates, weight_hh)  # d_gates W_hh + dout_{t-1}
+                    dc = dc_t * f[t]
+                else:  # a finished sequence passes its gradient back unchanged
+                    dh = torch.where(mask[t], d_gates @ weight_hh, dh) + d_out_prev[t]
+                    dc = torch.where(mask[t], dc_t * f[t], dc)
+            d_weight = None
+            if ctx.needs_input_grad[3]:  # Σ_t d_t^T h_{t-1}: step 0 (h_0), then all the others
+                d_weight = torch.addmm(
+                    d_xp[0].t() @ h0, d_xp[1:].flatten(0, 1).t(), hs[:-1].flatten(0, 1)
+                )
+        return d_xp, dh, dc, d_weight, None
 
 
 class GRU(_Recurrent):
