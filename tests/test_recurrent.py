@@ -325,3 +325,29 @@ def test_lstm_under_autocast_keeps_the_recurrence_in_float32():
     assert all(
         p.grad.dtype == torch.float32 and p.grad.isfinite().all() for p in layer.parameters()
     )
+
+
+# --- bidirectional layers ---------------------------------------------------------------------
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("num_layers", [1, 2])
+@pytest.mark.parametrize("with_state", [False, True])
+@pytest.mark.parametrize("use_lengths", [False, True])
+def test_bidirectional_matches_torch(kind, num_layers, with_state, use_lengths):
+    ours, ref, i, h, gen = _pair(kind, 3, num_layers, bidirectional=True)
+    assert [n for n, _ in ours.named_parameters()] == [n for n, _ in ref.named_parameters()]
+    batch, steps = 3, 6
+    x = torch.randn(batch, steps, i, generator=gen, dtype=torch.float64)
+    state = _initial(kind, 2 * num_layers, batch, h, gen) if with_state else None
+    lengths = torch.tensor([6, 2, 4]) if use_lengths else None
+    expected = _run(ref, x, state, lengths)
+    for fused in (False, True):
+        ours.fused = fused
+        _assert_same(_run(ours, x, state, lengths), expected)
+    assert expected[0][0].shape == (batch, steps, 2 * h)
+
+
+def test_bidirectional_state_shape_is_checked():
+    layer = GRU(4, 6, num_layers=2, bidirectional=True)
+    assert "bidirectional=True" in repr(layer)
+    with pytest.raises(ValueError, match=r"should have shape \(4, 2, 6\)"):
+        layer(torch.randn(2, 3, 4), torch.zeros(2, 2, 6))

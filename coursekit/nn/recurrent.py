@@ -147,6 +147,7 @@ def gru_step(xp: Tensor, h: Tensor, weight_hh: Tensor, bias_hh: Tensor | None) -
 
 
 _GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+_SUFFIXES = ("", "_reverse")  # PyTorch's parameter-name suffix of each direction
 
 
 def _check_features(x: Tensor, size: int, what: str) -> None:
@@ -277,6 +278,7 @@ class _Recurrent(nn.Module):
         bias: bool = True,
         dropout: float = 0.0,
         fused: bool = False,
+        bidirectional: bool = False,
         **extra: str,
     ) -> None:
         super().__init__()
@@ -288,17 +290,20 @@ class _Recurrent(nn.Module):
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.dropout, self.fused = bias, dropout, fused
+        self.bidirectional, self.directions = bidirectional, 2 if bidirectional else 1
         self._extra = extra
         g = _GATES[self.kind] * hidden_size
         for layer in range(num_layers):
-            width = input_size if layer == 0 else hidden_size
-            self.register_parameter(f"weight_ih_l{layer}", nn.Parameter(torch.empty(g, width)))
-            self.register_parameter(
-                f"weight_hh_l{layer}", nn.Parameter(torch.empty(g, hidden_size))
-            )
-            if bias:
-                self.register_parameter(f"bias_ih_l{layer}", nn.Parameter(torch.empty(g)))
-                self.register_parameter(f"bias_hh_l{layer}", nn.Parameter(torch.empty(g)))
+            width = input_size if layer == 0 else self.directions * hidden_size
+            for suffix in _SUFFIXES[: self.directions]:  # PyTorch's names and order
+                name = f"l{layer}{suffix}"
+                self.register_parameter(f"weight_ih_{name}", nn.Parameter(torch.empty(g, width)))
+                self.register_parameter(
+                    f"weight_hh_{name}", nn.Parameter(torch.empty(g, hidden_size))
+                )
+                if bias:
+                    self.register_parameter(f"bias_ih_{name}", nn.Parameter(torch.empty(g)))
+                    self.register_parameter(f"bias_hh_{name}", nn.Parameter(torch.empty(g)))
         self.reset_parameters()
         # PyTorch's module on the meta device: no memory of its own; it only runs the fused kernel
         # with our parameters through torch.func.functional_call. A plain attribute, so it is not
@@ -306,7 +311,8 @@ class _Recurrent(nn.Module):
         self._kernel = {
             "module": self._torch_class(
                 input_size, hidden_size, num_layers, bias=bias, batch_first=True,
-                dropout=dropout if num_layers > 1 else 0.0, device="meta", **extra,
+                dropout=dropout if num_layers > 1 else 0.0, bidirectional=bidirectional,
+                device="meta", **extra,
             )
         }  # fmt: skip
 
@@ -316,13 +322,15 @@ class _Recurrent(nn.Module):
         for p in self.parameters():
             nn.init.uniform_(p, -bound, bound)
 
-    def _weights(self, layer: int) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
-        get = self._parameters.get
+    def _weights(
+        self, layer: int, direction: int = 0
+    ) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
+        get, name = self._parameters.get, f"l{layer}{_SUFFIXES[direction]}"
         return (
-            get(f"weight_ih_l{layer}"),
-            get(f"weight_hh_l{layer}"),
-            get(f"bias_ih_l{layer}"),
-            get(f"bias_hh_l{layer}"),
+            get(f"weight_ih_{name}"),
+            get(f"weight_hh_{name}"),
+            get(f"bias_ih_{name}"),
+            get(f"bias_hh_{name}"),
         )
 
     def extra_repr(self) -> str:
@@ -331,20 +339,26 @@ class _Recurrent(nn.Module):
             text += ", bias=False"
         if self.dropout:
             text += f", dropout={self.dropout}"
+        if self.bidirectional:
+            text += ", bidirectional=True"
         return text + f", fused={self.fused}"
 
-    # The state is a tensor (L, B, H), or for the LSTM a pair of them.
+    # The state is a tensor (L*D, B, H), or for the LSTM a pair of them; D = 2 if bidirectional,
+    # and layer l's direction d is at index l*D + d, as in PyTorch.
+    def _state_shape(self, batch: int) -> tuple[int, int, int]:
+        return (self.num_layers * self.directions, batch, self.hidden_size)
+
     def _initial_state(self, x: Tensor):
-        return x.new_zeros(self.num_layers, x.size(0), self.hidden_size)
+        return x.new_zeros(self._state_shape(x.size(0)))
 
     def _check_state(self, state, batch: int) -> None:
-        _check_state(state, (self.num_layers, batch, self.hidden_size), "the initial state h_0")
+        _check_state(state, self._state_shape(batch), "the initial state h_0")
 
-    def _layer_state(self, state, layer: int):
-        return state[layer]
+    def _layer_state(self, state, index: int):
+        return state[index]
 
     def _stack_states(self, states: list):
-        return torch.stack(states)  # (L, B, H)
+        return torch.stack(states)  # (L*D, B, H)
 
     @staticmethod
     def _output(state) -> Tensor:
@@ -361,14 +375,16 @@ class _Recurrent(nn.Module):
 
         Args:
             x: inputs ``(B, T, I)``, batch-first.
-            state: initial state ``(L, B, H)`` (LSTM: a pair ``(h_0, c_0)``); zeros when None.
+            state: initial state ``(L*D, B, H)`` (LSTM: a pair ``(h_0, c_0)``), D = 2 if
+                bidirectional else 1; zeros when None.
             lengths: optional ``(B,)`` true lengths of padded sequences (each in 1..T): steps past
                 a sequence's end leave its state unchanged and give zero outputs, as with packed
-                sequences in PyTorch.
+                sequences in PyTorch; the backward direction starts at each sequence's last step.
 
         Returns:
-            ``(output, final_state)``: output ``(B, T, H)`` is the last layer's hidden state at
-            every step; final_state has the shape of ``state`` (each sequence's last real step).
+            ``(output, final_state)``: output ``(B, T, D*H)`` is the last layer's hidden state at
+            every step (forward and backward directions concatenated); final_state has the shape
+            of ``state`` (each sequence's last real step; for the backward direction, its first).
         """
         if x.dim() != 3:
             raise ValueError(
@@ -400,15 +416,25 @@ class _Recurrent(nn.Module):
             mask = (steps[:, None] < lengths.to(x.device)[None, :]).unsqueeze(-1)
         finals = []
         for layer in range(self.num_layers):
-            x, final = self._run_layer(x, self._layer_state(state, layer), layer, mask)
+            outputs = []
+            for direction in range(self.directions):
+                state_d = self._layer_state(state, layer * self.directions + direction)
+                weights = self._weights(layer, direction)
+                if direction == 0:
+                    out, final = self._run_layer(x, state_d, weights, mask)
+                else:  # the same loop over each sequence read backwards, then turned round
+                    out, final = self._run_layer(_reverse(x, lengths), state_d, weights, mask)
+                    out = _reverse(out, lengths)
+                outputs.append(out)
+                finals.append(final)
+            x = torch.cat(outputs, dim=-1) if len(outputs) > 1 else outputs[0]  # (T, B, D*H)
             if self.dropout and self.training and layer < self.num_layers - 1:
                 x = F.dropout(x, self.dropout, training=True)
-            finals.append(final)
-        return x.transpose(0, 1), self._stack_states(finals)  # (B, T, H)
+        return x.transpose(0, 1), self._stack_states(finals)  # (B, T, D*H)
 
-    def _run_layer(self, x: Tensor, s, layer: int, mask: Tensor | None):
+    def _run_layer(self, x: Tensor, s, weights: tuple, mask: Tensor | None):
         """One layer over all steps, autograd through ``_step``: outputs ``(T, B, H)``, final state."""
-        w_ih, w_hh, b_ih, b_hh = self._weights(layer)
+        w_ih, w_hh, b_ih, b_hh = weights
         xp, b_step = self._project(x, w_ih, b_ih, b_hh)  # (T, B, G*H)
         masks = None if mask is None else mask.unbind(0)  # T x (B, 1)
         outputs = []
@@ -435,6 +461,23 @@ class _Recurrent(nn.Module):
         return out, final
 
 
+def _reverse(x: Tensor, lengths: Tensor | None) -> Tensor:
+    """Each sequence of a time-major ``(T, B, F)`` batch in reverse order, padding left in place.
+
+    >>> _reverse(torch.arange(4.0).view(4, 1, 1).expand(4, 2, 1), torch.tensor([4, 2]))[:, :, 0]
+    tensor([[3., 1.],
+            [2., 0.],
+            [1., 2.],
+            [0., 3.]])
+    """
+    if lengths is None:
+        return x.flip(0)
+    steps = torch.arange(x.size(0), device=x.device)[:, None]  # (T, 1)
+    lengths = lengths.to(x.device)[None, :]  # (1, B)
+    index = torch.where(steps < lengths, lengths - 1 - steps, steps)  # (T, B)
+    return x.gather(0, index.unsqueeze(-1).expand_as(x))
+
+
 def _where(mask: Tensor, new, old):
     if isinstance(new, tuple):
         return tuple(torch.where(mask, n, o) for n, o in zip(new, old, strict=True))
@@ -450,9 +493,10 @@ class RNN(_Recurrent):
         dropout: dropout on each layer's output except the last (training only).
         fused: run PyTorch's fused kernel instead of the teaching loop (same parameters).
         nonlinearity: ``"tanh"`` or ``"relu"``.
+        bidirectional: add a second loop that reads each sequence backwards (D = 2 directions).
 
     Shape:
-        x ``(B, T, I)``, h_0 ``(L, B, H)`` -> output ``(B, T, H)``, h_n ``(L, B, H)``.
+        x ``(B, T, I)``, h_0 ``(L*D, B, H)`` -> output ``(B, T, D*H)``, h_n ``(L*D, B, H)``.
 
     >>> out, h = RNN(4, 3, num_layers=2)(torch.randn(2, 5, 4)); out.shape, h.shape
     (torch.Size([2, 5, 3]), torch.Size([2, 2, 3]))
@@ -470,13 +514,15 @@ class RNN(_Recurrent):
         dropout: float = 0.0,
         fused: bool = False,
         nonlinearity: str = "tanh",
+        bidirectional: bool = False,
     ) -> None:
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
         self.nonlinearity = nonlinearity
         super().__init__(
-            input_size, hidden_size, num_layers, bias, dropout, fused, nonlinearity=nonlinearity
-        )
+            input_size, hidden_size, num_layers, bias, dropout, fused, bidirectional,
+            nonlinearity=nonlinearity,
+        )  # fmt: skip
 
     def _project(self, x, w_ih, b_ih, b_hh):
         # Both biases are added once for the whole sequence; the loop adds only h W_hh^T.
@@ -495,10 +541,11 @@ class LSTM(_Recurrent):
         bias: learn ``b_ih`` and ``b_hh``.
         dropout: dropout on each layer's output except the last (training only).
         fused: run PyTorch's fused kernel instead of the teaching loop (same parameters).
+        bidirectional: add a second loop that reads each sequence backwards (D = 2 directions).
 
     Shape:
-        x ``(B, T, I)``, state ``(h_0, c_0)`` each ``(L, B, H)`` -> output ``(B, T, H)``,
-        ``(h_n, c_n)`` each ``(L, B, H)``.
+        x ``(B, T, I)``, state ``(h_0, c_0)`` each ``(L*D, B, H)`` -> output ``(B, T, D*H)``,
+        ``(h_n, c_n)`` each ``(L*D, B, H)``.
 
     >>> out, (h, c) = LSTM(4, 3)(torch.randn(2, 5, 4)); out.shape, c.shape
     (torch.Size([2, 5, 3]), torch.Size([1, 2, 3]))
@@ -508,25 +555,25 @@ class LSTM(_Recurrent):
     _torch_class = nn.LSTM
 
     def _initial_state(self, x):
-        zeros = x.new_zeros(self.num_layers, x.size(0), self.hidden_size)
+        zeros = x.new_zeros(self._state_shape(x.size(0)))
         return zeros, zeros
 
     def _check_state(self, state, batch):
         if not isinstance(state, (tuple, list)) or len(state) != 2:
             raise ValueError(
-                "an LSTM's state is a pair (h_0, c_0), each of shape (L, B, H); got "
+                "an LSTM's state is a pair (h_0, c_0), each of shape (L*D, B, H); got "
                 f"{type(state).__name__}. Pass (h_0, torch.zeros_like(h_0)) if you only have h_0."
             )
-        shape = (self.num_layers, batch, self.hidden_size)
+        shape = self._state_shape(batch)
         _check_state(state[0], shape, "h_0")
         _check_state(state[1], shape, "c_0")
 
-    def _layer_state(self, state, layer):
-        return state[0][layer], state[1][layer]
+    def _layer_state(self, state, index):
+        return state[0][index], state[1][index]
 
     def _stack_states(self, states):
         hs, cs = zip(*states, strict=True)
-        return torch.stack(hs), torch.stack(cs)  # 2 x (L, B, H)
+        return torch.stack(hs), torch.stack(cs)  # 2 x (L*D, B, H)
 
     @staticmethod
     def _output(state):
@@ -539,12 +586,12 @@ class LSTM(_Recurrent):
     def _step(self, xp, state, weight_hh, bias_hh):
         return lstm_step(xp, state, weight_hh, bias_hh)
 
-    def _run_layer(self, x, s, layer, mask):
+    def _run_layer(self, x, s, weights, mask):
         # The same equations as lstm_step, with backpropagation through time written out. Long
         # sequences run in chunks of steps, the state carried from one chunk to the next, so that
         # every tensor kept for backward stays under _CHUNK_BYTES (memory the allocator reuses;
         # fresh memory for each large tensor costs more than the arithmetic).
-        w_ih, w_hh, b_ih, b_hh = self._weights(layer)
+        w_ih, w_hh, b_ih, b_hh = weights
         bias = None if b_ih is None else b_ih + b_hh
         h, c = s
         chunk = max(1, _CHUNK_BYTES // (x.size(1) * w_hh.size(0) * w_hh.element_size()))
@@ -671,9 +718,10 @@ class GRU(_Recurrent):
         bias: learn ``b_ih`` and ``b_hh`` (``b_hn`` stays inside the reset gate's product).
         dropout: dropout on each layer's output except the last (training only).
         fused: run PyTorch's fused kernel instead of the teaching loop (same parameters).
+        bidirectional: add a second loop that reads each sequence backwards (D = 2 directions).
 
     Shape:
-        x ``(B, T, I)``, h_0 ``(L, B, H)`` -> output ``(B, T, H)``, h_n ``(L, B, H)``.
+        x ``(B, T, I)``, h_0 ``(L*D, B, H)`` -> output ``(B, T, D*H)``, h_n ``(L*D, B, H)``.
 
     >>> out, h = GRU(4, 3)(torch.randn(2, 5, 4)); out.shape, h.shape
     (torch.Size([2, 5, 3]), torch.Size([1, 2, 3]))
