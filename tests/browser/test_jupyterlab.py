@@ -10,7 +10,8 @@ and then asserts, cell by cell, against the outputs stored in the committed note
 - every stored figure is rendered as a loaded image;
 - every stored ipywidget is rendered as a live control: moving it (a slider's arrow key, the next
   dropdown entry, ...) changes what the widget shows, which needs the widget extension in the
-  page and the kernel answering.
+  page and the kernel answering; a progress bar (the training loop's tqdm.auto bar) must show
+  that it reached its end (``n/n``).
 
 A screenshot of the finished notebook is written for each chapter (also when it fails) to the
 folder printed at the end of the run. Run it with ``python -m pytest -m browser tests/browser -v``;
@@ -35,6 +36,7 @@ pytestmark = pytest.mark.browser
 CHAPTERS = [
     "00_setup.ipynb",
     "01_embeddings.ipynb",
+    "03_rnn.ipynb",  # the training loop: tqdm.auto progress bars and the live loss plot
 ]
 NOTEBOOKS_ENV = "COURSEKIT_BROWSER_NOTEBOOKS"
 RUN_TIMEOUT_S = float(os.environ.get("COURSEKIT_BROWSER_TIMEOUT", "600"))
@@ -268,6 +270,15 @@ def _move(control) -> str:
     return ""
 
 
+def _check_progress_finished(widget, where: str) -> str:
+    """A progress bar (tqdm.auto in a notebook) has nothing to move: it must show ``n/n``."""
+    text = " ".join((widget.text_content() or "").split())
+    done = re.search(r"\b(\d+)/\1\b", text)
+    if not done:
+        pytest.fail(f"{where}: the progress bar did not reach its end: {text!r}", pytrace=False)
+    return f"progress bar at {done.group(0)}"
+
+
 def _check_widget_is_live(page, widget, where: str) -> str:
     """Move the widget's first control and wait until what it shows changes."""
     controls = widget.locator(
@@ -275,6 +286,8 @@ def _check_widget_is_live(page, widget, where: str) -> str:
         ".widget-toggle-buttons button:not(.mod-active), .widget-button"
     )
     if controls.count() == 0:
+        if widget.locator(".widget-hprogress, .widget-vprogress").count():
+            return _check_progress_finished(widget, where)
         pytest.fail(
             f"{where}: the widget has no control this test knows how to move; "
             "extend _move() in tests/browser/test_jupyterlab.py"
@@ -430,7 +443,7 @@ def test_chapter_runs_in_jupyterlab(notebook: Path, lab_server, browser, artifac
             f"{notebook.name}: ran all {len(code_cells)} code cells in {seconds:.1f} s "
             f"({time.monotonic() - started:.1f} s with opening and checks); "
             f"{sum(f for f, _ in expected.values())} figure(s), "
-            f"{sum(w for _, w in expected.values())} live widget(s)"
+            f"{sum(w for _, w in expected.values())} widget(s)"
         )
         for line in moved:
             report(f"  {line}")
