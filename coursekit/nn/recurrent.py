@@ -3,10 +3,13 @@
 Chapter 03 introduces the RNN, chapter 04 the LSTM, chapter 05 the GRU. Every layer here has the
 same parameter names and layout as ``torch.nn.RNN/LSTM/GRU`` (and the cells as ``torch.nn.*Cell``),
 so ``load_state_dict`` works both ways, and every sequence layer can run either the teaching loop
-below or PyTorch's fused kernel on the same parameters: set ``layer.fused = True``.
+below or PyTorch's fused kernel on the same parameters: set ``layer.fused = True``. With
+``bidirectional=True`` a second loop reads each sequence backwards (an encoder's usual choice;
+never for a language model, which must not see the future).
 
-Shapes: B batch, T steps, I input width, H hidden width, L layers, G gates per step
-(1 for the RNN, 4 for the LSTM, 3 for the GRU). Inputs are batch-first, ``(B, T, I)``.
+Shapes: B batch, T steps, I input width, H hidden width, L layers, D directions (2 if
+bidirectional, else 1), G gates per step (1 for the RNN, 4 for the LSTM, 3 for the GRU). Inputs
+are batch-first, ``(B, T, I)``.
 
 The equations (PyTorch's gate order; ``x W^T`` is ``F.linear``):
 
