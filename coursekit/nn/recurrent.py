@@ -582,9 +582,7 @@ class LSTM(_Recurrent):
     def _output(state):
         return state[0]
 
-    def _project(self, x, w_ih, b_ih, b_hh):
-        bias = None if b_ih is None else b_ih + b_hh
-        return F.linear(x, w_ih, bias), None  # (B, T, 4H), both biases folded in
+    _project = RNN._project  # both biases folded into the input projection, (T, B, 4H)
 
     def _step(self, xp, state, weight_hh, bias_hh):
         return lstm_step(xp, state, weight_hh, bias_hh)
@@ -595,14 +593,13 @@ class LSTM(_Recurrent):
         # every tensor kept for backward stays under _CHUNK_BYTES (memory the allocator reuses;
         # fresh memory for each large tensor costs more than the arithmetic).
         w_ih, w_hh, b_ih, b_hh = weights
-        bias = None if b_ih is None else b_ih + b_hh
         h, c = s
         chunk = max(1, _CHUNK_BYTES // (x.size(1) * w_hh.size(0) * w_hh.element_size()))
         x_chunks = x.split(chunk)  # split, not x[a:b] in the loop: one copy in backward
         masks = [None] * len(x_chunks) if mask is None else mask.split(chunk)
         outputs = []
         for x_chunk, m in zip(x_chunks, masks, strict=True):
-            xp = F.linear(x_chunk, w_ih, bias)  # (chunk, B, 4H), both biases folded in
+            xp, _ = self._project(x_chunk, w_ih, b_ih, b_hh)  # (chunk, B, 4H)
             out, h, c = _LSTMSequence.apply(xp, h, c, w_hh, m)
             outputs.append(out)
         return (outputs[0] if len(outputs) == 1 else torch.cat(outputs)), (h, c)
