@@ -67,3 +67,24 @@ def test_every_shipped_file_matches_its_checksum(monkeypatch):
     manifest = bundled.load_manifest()
     for entry in manifest.values():
         assert entry.source and entry.license, f"{entry.name}: source and license are required"
+
+
+def test_verified_once_per_version_of_a_file(fake_data, monkeypatch):
+    """Each file is hashed once per process, and again after it changes on disk, even when its
+    path and size stay the same (the cache key holds the modification time)."""
+    import os
+
+    hashed = []
+    real = bundled.sha256_of
+    monkeypatch.setattr(bundled, "sha256_of", lambda p: hashed.append(p.name) or real(p))
+    assert bundled.read_bundled_text("hello") == "hello world\n"
+    assert bundled.read_bundled_text("hello") == "hello world\n"
+    assert hashed == ["hello.txt"], "a verified, unchanged file should not be hashed again"
+    path = fake_data / "hello.txt"
+    before = path.stat()
+    path.write_text("HELLO WORLD\n", encoding="utf-8")  # same size, same path
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns + 2_000_000_000))
+    assert path.stat().st_size == before.st_size
+    with pytest.raises(DataFileError, match="corrupted: sha256"):
+        bundled.bundled_path("hello")
+    assert hashed == ["hello.txt", "hello.txt"]
