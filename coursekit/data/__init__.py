@@ -2,7 +2,8 @@
 
 * :mod:`coursekit.data.bundled`: where the files are and whether they are intact.
 * :mod:`coursekit.data.corpora`: the corpora by name and split (text, pairs, labelled examples).
-* :mod:`coursekit.data.tokenizers`: character and word tokenizers.
+* :mod:`coursekit.data.tokenizers`: the :class:`Tokenizer` protocol and registry; character and
+  word tokenizers (``CharTokenizer.train``, ``WordTokenizer.train``).
 * :mod:`coursekit.data.batching`: language-model windows, seq2seq and classification batches.
 * :mod:`coursekit.data.download`: optional larger files for learners who are online.
 """
@@ -44,10 +45,13 @@ from coursekit.data.tokenizers import (
     EOS,
     PAD,
     SPECIALS,
+    TOKENIZERS,
     UNK,
     CharTokenizer,
+    Tokenizer,
     WordTokenizer,
     load_tokenizer,
+    register_tokenizer,
     word_split,
 )
 
@@ -57,6 +61,7 @@ __all__ = [
     "PAD",
     "REGISTRY",
     "SPECIALS",
+    "TOKENIZERS",
     "UNK",
     "CharTokenizer",
     "ClassificationBatch",
@@ -67,6 +72,7 @@ __all__ = [
     "Remote",
     "Seq2SeqBatch",
     "Seq2SeqCollate",
+    "Tokenizer",
     "WordTokenizer",
     "analogies",
     "bundled_names",
@@ -89,6 +95,7 @@ __all__ = [
     "pad_batch",
     "random_lm_batch",
     "read_bundled_text",
+    "register_tokenizer",
     "verify_all",
     "word_split",
 ]

@@ -58,7 +58,7 @@ def encode_pairs(
         max_len: keep only pairs whose both sides have at most this many tokens.
 
     >>> from coursekit.data.tokenizers import WordTokenizer
-    >>> tok = WordTokenizer.from_texts("thou art we are")
+    >>> tok = WordTokenizer.train("thou art we are")
     >>> encode_pairs([("thou art", "we are"), ("thou art thou art", "we")], tok, max_len=3)
     [([6, 5], [7, 4])]
     """
@@ -88,7 +88,7 @@ def encode_labelled(
         ValueError: a label that is not in ``labels``.
 
     >>> from coursekit.data.tokenizers import CharTokenizer
-    >>> items, labels = encode_labelled([("ab", "pos"), ("b", "neg")], CharTokenizer.from_text("ab"))
+    >>> items, labels = encode_labelled([("ab", "pos"), ("b", "neg")], CharTokenizer.train("ab"))
     >>> items, labels
     ([([4, 5], 1), ([5], 0)], ['neg', 'pos'])
     """
