@@ -21,17 +21,30 @@ __all__ = ["Check", "DoctorReport", "doctor"]
 
 # Packages the chapters import; optional ones are reported but never make the report fail.
 _REQUIRED = ("numpy", "matplotlib", "ipywidgets", "tqdm")
-_OPTIONAL = ("jupyterlab", "ipykernel", "gensim", "sacrebleu", "tokenizers", "safetensors")
+# Optional package -> what happens without it, and how to install it.
+_OPTIONAL = {
+    "jupyterlab": "needed to open the chapters locally; `make lab` or pip install 'coursekit[lab]'",
+    "ipykernel": "runs the chapters' kernel; `make lab` or pip install 'coursekit[lab]'",
+    "gensim": "chapter 01 then evaluates on WordNet only, without gensim's Word2Vec and its "
+    "similarity sets; pip install 'coursekit[embeddings]'",
+    "sacrebleu": "not used by the chapters so far",
+    "tokenizers": "not used by the chapters so far",
+    "safetensors": "not used by the chapters so far",
+}
 
 
 @dataclass(frozen=True)
 class Check:
-    """One line of the report: what was checked, what was found, and the fix when it is not ok."""
+    """One line of the report: what was checked, what was found, and the fix when it is not ok.
+
+    ``optional`` marks a missing optional package: shown with ``--``, never a problem.
+    """
 
     name: str
     ok: bool
     found: str
     fix: str = ""
+    optional: bool = False
 
 
 @dataclass
@@ -52,7 +65,7 @@ class DoctorReport:
         width = max(len(c.name) for c in self.checks)
         lines = ["coursekit doctor"]
         for c in self.checks:
-            mark = "ok " if c.ok else "!! "
+            mark = "-- " if c.optional else "ok " if c.ok else "!! "
             lines.append(f"  {mark}{c.name:<{width}}  {c.found}")
             if c.fix:
                 lines.append(f"     {'':<{width}}  -> {c.fix}")
@@ -156,10 +169,10 @@ def doctor(verbose: bool = True) -> DoctorReport:
                 "" if v else f"`pip install {dist}` (or rebuild with `make lab`).",
             )
         )
-    optional = ", ".join(
-        f"{d} {_version(d)}" if _version(d) else f"{d} (not installed)" for d in _OPTIONAL
-    )
-    report.checks.append(Check("optional", True, optional))
+    for dist, without in _OPTIONAL.items():
+        v = _version(dist)
+        found = v if v else f"not installed ({without})"
+        report.checks.append(Check(f"optional {dist}", True, found, optional=v is None))
     report.checks.append(_device_check())
     report.checks.append(
         Check(

@@ -1,3 +1,4 @@
+import importlib
 import subprocess
 import sys
 
@@ -42,3 +43,22 @@ def test_cli_exit_code(fake_data):
         [sys.executable, "-m", "coursekit", "doctor"], capture_output=True, text=True
     )
     assert broken.returncode == 1 and "hello.txt is missing" in broken.stdout
+
+
+def test_optional_packages_read_as_optional(monkeypatch, capsys):
+    """A missing optional package is a '--' line saying what it is for, never 'ok … not installed'."""
+    doctor_module = importlib.import_module("coursekit.doctor")  # (the package exports doctor())
+    real = doctor_module._version
+    monkeypatch.setattr(doctor_module, "_version", lambda d: None if d == "gensim" else real(d))
+    report = doctor()
+    out = capsys.readouterr().out
+    assert report.ok, out
+    (line,) = [line for line in out.splitlines() if "gensim" in line]
+    assert line.lstrip().startswith("-- optional gensim")
+    assert "not installed (chapter 01 then evaluates on WordNet only" in line
+    assert "pip install 'coursekit[embeddings]'" in line
+    assert not any(
+        line.lstrip().startswith("ok") and "not installed" in line for line in out.splitlines()
+    )
+    installed = [c for c in report.checks if c.name == "optional jupyterlab"]
+    assert installed and not installed[0].optional and installed[0].found[0].isdigit()
