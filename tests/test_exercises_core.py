@@ -65,3 +65,23 @@ def test_check_close_reports_location():
 def test_a_bug_in_a_checker_is_not_hidden():
     with pytest.raises(ZeroDivisionError), Exercise("t", verbose=False):
         1 / 0  # noqa: B018
+
+
+def test_verdict_symbols_are_in_the_common_fonts():
+    """The verdict's symbol must exist in DejaVu Sans Mono (the font Linux machines without an
+    emoji font show outputs in; matplotlib ships a copy), else the learner sees an empty box."""
+    from pathlib import Path
+
+    import matplotlib
+    from fontTools.ttLib import TTFont
+
+    from coursekit.exercises import core
+
+    font = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSansMono.ttf"
+    cmap = TTFont(font).getBestCmap()
+    for status, icon in core._ICONS.items():
+        missing = [f"U+{ord(ch):04X}" for ch in icon if ord(ch) not in cmap]
+        assert not missing, f"{status}: {icon!r} has {missing}, not in {font.name}"
+        assert "\ufe0f" not in icon, f"{status}: emoji presentation selector"
+    results = [core.ExerciseResult("t", status=s) for s in core._ICONS]
+    assert [str(r)[0] for r in results] == list(core._ICONS.values())

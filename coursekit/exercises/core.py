@@ -33,7 +33,10 @@ __all__ = ["STRICT_ENV", "Exercise", "ExerciseFailed", "ExerciseResult"]
 STRICT_ENV = "COURSEKIT_STRICT_EXERCISES"
 
 PASSED, FAILED, NOT_ATTEMPTED = "passed", "failed", "not attempted"
-_ICONS = {PASSED: "✅", FAILED: "❌", NOT_ATTEMPTED: "✏️"}
+# Text symbols that the common fonts have (DejaVu, which JupyterLab's monospace falls back to on
+# Linux, as well as macOS's and Windows' symbol fonts): the emoji ✅ ❌ ✏️ render as empty boxes on
+# machines without an emoji font.
+_ICONS = {PASSED: "✔", FAILED: "✘", NOT_ATTEMPTED: "✎"}
 
 
 class ExerciseFailed(AssertionError):
