@@ -257,12 +257,12 @@ def test_bad_construction():
 @pytest.mark.parametrize("use_lengths", [False, True])
 def test_lstm_in_chunks_of_steps_matches_torch(monkeypatch, chunk_steps, use_lengths):
     """Long sequences run in chunks with the state carried over; nothing changes but memory."""
-    from coursekit.nn import recurrent
+    from coursekit.nn.recurrent import lstm_bptt
 
     ours, ref, i, h, gen = _pair("lstm", 7, num_layers=2)
     batch, steps = 3, 8
     # _CHUNK_BYTES is a budget per (B, 4H) step of float64 values: this many steps per chunk.
-    monkeypatch.setattr(recurrent, "_CHUNK_BYTES", chunk_steps * batch * 4 * h * 8)
+    monkeypatch.setattr(lstm_bptt, "_CHUNK_BYTES", chunk_steps * batch * 4 * h * 8)
     x = torch.randn(batch, steps, i, generator=gen, dtype=torch.float64)
     state = _initial("lstm", 2, batch, h, gen)
     lengths = torch.tensor([8, 3, 5]) if use_lengths else None

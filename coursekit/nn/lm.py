@@ -13,14 +13,26 @@ from dataclasses import dataclass
 
 from torch import Tensor, nn
 
+from coursekit.nn._checks import (
+    check_bool,
+    check_choice,
+    check_fraction,
+    check_int,
+    check_token_ids,
+    strict_keywords,
+)
 from coursekit.nn.recurrent import make_recurrent
 
 __all__ = ["RecurrentLM", "RecurrentLMConfig"]
 
 
+@strict_keywords
 @dataclass(frozen=True)
 class RecurrentLMConfig:
     """Size and kind of a :class:`RecurrentLM`.
+
+    Every field is checked for type and range when the config is made; an unknown keyword raises
+    :class:`~coursekit.nn.UnknownArgumentError` with the valid names.
 
     Args:
         vocab_size: V, number of token ids.
@@ -32,6 +44,11 @@ class RecurrentLMConfig:
         tie_weights: share the embedding matrix with the output layer (needs ``embed_dim ==
             hidden_size``); saves ``V * C`` parameters.
         fused: run PyTorch's fused recurrent kernel instead of the teaching loop.
+
+    >>> RecurrentLMConfig(vocab_size=10, hidden_size="128")
+    Traceback (most recent call last):
+    ...
+    TypeError: RecurrentLMConfig: hidden_size must be an int, got str '128': write hidden_size=128.
     """
 
     vocab_size: int
@@ -44,13 +61,13 @@ class RecurrentLMConfig:
     fused: bool = False
 
     def __post_init__(self) -> None:
-        if self.cell not in ("rnn", "lstm", "gru"):
-            raise ValueError(f"cell must be 'rnn', 'lstm' or 'gru', got {self.cell!r}")
+        owner = type(self).__name__
+        check_choice(owner, "cell", self.cell, ("rnn", "lstm", "gru"))
         for name in ("vocab_size", "embed_dim", "hidden_size", "num_layers"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+            check_int(owner, name, getattr(self, name))
+        check_fraction(owner, "dropout", self.dropout)
+        check_bool(owner, "tie_weights", self.tie_weights)
+        check_bool(owner, "fused", self.fused)
         if self.tie_weights and self.embed_dim != self.hidden_size:
             raise ValueError(
                 f"tie_weights needs embed_dim == hidden_size, got {self.embed_dim} and "
@@ -67,11 +84,18 @@ class RecurrentLM(nn.Module):
     Shape:
         idx ``(B, T)`` int64 -> logits ``(B, T, V)``.
 
+    Token ids are checked: integers (not floats) in ``0..V-1``. The range check reads the
+    smallest and largest id back from the device, one synchronisation per forward call on a GPU;
+    set ``model.check_ids = False`` to skip it once the data is known to be right (it is skipped
+    anyway under ``torch.compile``).
+
     >>> import torch
     >>> model = RecurrentLM(RecurrentLMConfig(vocab_size=10, cell="gru", hidden_size=8))
     >>> model(torch.zeros(2, 5, dtype=torch.long)).shape
     torch.Size([2, 5, 10])
     """
+
+    check_ids: bool = True
 
     def __init__(self, config: RecurrentLMConfig) -> None:
         super().__init__()
@@ -97,6 +121,7 @@ class RecurrentLM(nn.Module):
             idx: token ids ``(B, T)``.
             state: the state a previous call returned, or None to start from zeros.
         """
+        check_token_ids(idx, self.config.vocab_size, type(self).__name__, self.check_ids)
         if idx.dim() != 2:
             raise ValueError(
                 f"expected token ids of shape (B, T), got {tuple(idx.shape)}; for one sequence "

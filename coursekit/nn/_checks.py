@@ -1,0 +1,179 @@
+"""Checks shared by the layers and configs of :mod:`coursekit.nn`, with errors in coursekit's words.
+
+A mistake in what reaches a layer (token ids where vectors belong, a misspelt keyword, ``"128"``
+for a size) should say what was wrong and what to do, not surface as a traceback from inside
+torch (STYLE rule 12). Every check here is cheap: it reads dtypes, shapes and devices, never
+tensor values, except :func:`check_token_ids`, which documents its one host read.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import inspect
+import numbers
+from collections.abc import Callable, Iterable
+
+import torch
+from torch import Tensor
+
+__all__ = ["UnknownArgumentError"]
+
+
+class UnknownArgumentError(TypeError):
+    """A keyword argument that a coursekit layer or config does not take (a ``TypeError``, as
+    Python's own "unexpected keyword argument"), with the valid names and the closest match.
+
+    >>> from coursekit.nn import LSTM
+    >>> try:
+    ...     LSTM(4, 8, batch_frist=True)
+    ... except UnknownArgumentError as error:
+    ...     print(str(error).split("?")[0])
+    LSTM got an unknown argument 'batch_frist'; did you mean 'batch_first'
+    """
+
+
+def did_you_mean(name: str, valid: Iterable[str]) -> str:
+    """``"; did you mean 'x'?"`` for the closest of ``valid`` (difflib), or ``"."`` if none is close."""
+    close = difflib.get_close_matches(name, list(valid), n=1)
+    return f"; did you mean {close[0]!r}?" if close else "."
+
+
+def reject_unknown(owner: str, unknown: dict, valid: Iterable[str]) -> None:
+    """Raise :class:`UnknownArgumentError` when ``unknown`` (leftover keywords) is not empty."""
+    if not unknown:
+        return
+    valid = list(valid)
+    name = sorted(unknown)[0]
+    others = f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""
+    raise UnknownArgumentError(
+        f"{owner} got an unknown argument {name!r}{others}{did_you_mean(name, valid)} "
+        f"Valid arguments: {', '.join(valid)}."
+    )
+
+
+def parameter_names(function: Callable, positional: bool = False) -> list[str]:
+    """The names a callable accepts, in order, without ``self`` and ``**kwargs`` (with
+    ``positional=True``, only those that may be passed by position)."""
+    kinds = [inspect.Parameter.POSITIONAL_OR_KEYWORD]
+    if not positional:
+        kinds.append(inspect.Parameter.KEYWORD_ONLY)
+    return [
+        p.name
+        for p in inspect.signature(function).parameters.values()
+        if p.name != "self" and p.kind in kinds
+    ]
+
+
+def strict_keywords(cls: type) -> type:
+    """Class decorator for a dataclass: an unknown keyword raises :class:`UnknownArgumentError`
+    naming the valid fields, instead of the generated ``__init__``'s bare ``TypeError``."""
+    init = cls.__init__
+    valid = parameter_names(init)
+
+    @functools.wraps(init)
+    def __init__(self, *args, **kwargs) -> None:
+        reject_unknown(cls.__name__, {k: v for k, v in kwargs.items() if k not in valid}, valid)
+        init(self, *args, **kwargs)
+
+    cls.__init__ = __init__
+    return cls
+
+
+# --- constructor arguments: type and range -------------------------------------------------------
+def _describe(value: object) -> str:
+    return f"{type(value).__name__} {value!r}"
+
+
+def check_int(owner: str, name: str, value: object, minimum: int = 1) -> None:
+    """``value`` is an ``int`` (not a bool, not a string) of at least ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        hint = (
+            f": write {name}={value.strip()}" if isinstance(value, str) and value.isdigit() else ""
+        )
+        raise TypeError(f"{owner}: {name} must be an int, got {_describe(value)}{hint}.")
+    if value < minimum:
+        what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        raise ValueError(f"{owner}: {name} must be {what}, got {value}.")
+
+
+def check_fraction(owner: str, name: str, value: object) -> None:
+    """``value`` is a number in ``[0, 1)`` (a dropout probability)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{owner}: {name} must be a number in [0, 1), got {_describe(value)}.")
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"{owner}: {name} must be in [0, 1), got {value}.")
+
+
+def check_bool(owner: str, name: str, value: object, hint: str = "") -> None:
+    """``value`` is ``True`` or ``False``; ``hint`` is added to the message (e.g. the argument order)."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{owner}: {name} must be True or False, got {_describe(value)}.{hint}")
+
+
+def check_choice(owner: str, name: str, value: object, choices: Iterable[str]) -> None:
+    """``value`` is one of ``choices``, with a "did you mean" for a near miss."""
+    choices = list(choices)
+    if value not in choices:
+        listed = ", ".join(repr(c) for c in choices)
+        near = did_you_mean(value, choices) if isinstance(value, str) else "."
+        raise ValueError(f"{owner}: {name} must be one of {listed}, got {value!r}{near}")
+
+
+# --- what reaches forward ------------------------------------------------------------------------
+def _autocast_on(device_type: str) -> bool:
+    try:
+        return torch.is_autocast_enabled(device_type)
+    except TypeError:  # PyTorch < 2.4 takes no device type
+        if device_type == "cpu":
+            return torch.is_autocast_cpu_enabled()
+        return torch.is_autocast_enabled()
+
+
+def check_float_input(x: Tensor, weight: Tensor, owner: str, input_size: int) -> None:
+    """``x`` is a float tensor of the weight's dtype and device (any float dtype under autocast).
+
+    Reads only metadata: no host-device synchronisation.
+    """
+    if not x.is_floating_point():
+        if x.dtype in (torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8):
+            raise TypeError(
+                f"{owner} got token ids ({x.dtype}), but it takes vectors of {input_size} floats "
+                f"per step: embed them first, e.g. nn.Embedding(vocab_size, {input_size})(ids)."
+            )
+        raise TypeError(f"{owner} takes a floating-point input, got {x.dtype}: use x.float().")
+    if x.device != weight.device:
+        raise ValueError(
+            f"{owner}: the input is on {x.device} but the layer's weights are on "
+            f"{weight.device}: move one to the other, e.g. x.to({str(weight.device)!r})."
+        )
+    if x.dtype != weight.dtype and not _autocast_on(x.device.type):
+        raise TypeError(
+            f"{owner}: the input is {x.dtype} but the layer's weights are {weight.dtype}: "
+            f"convert one, e.g. x.to({weight.dtype}) or layer.to({x.dtype})."
+        )
+
+
+def check_token_ids(idx: Tensor, vocab_size: int, owner: str, check_range: bool = True) -> None:
+    """``idx`` holds integer ids (always checked, from the dtype) in ``0..vocab_size-1``.
+
+    The range check reads the smallest and largest id back to the host: one synchronisation per
+    call on a GPU, so a model lets you switch it off (``check_range=False``). It is skipped while
+    ``torch.compile`` traces, where it would break the graph.
+    """
+    if idx.is_floating_point() or idx.dtype in (torch.bool, torch.complex64, torch.complex128):
+        raise TypeError(
+            f"{owner} takes integer token ids (torch.long), got {idx.dtype}: a tokenizer's "
+            f"encode gives ids; if these are whole numbers, pass idx.long()."
+        )
+    compiling = getattr(torch.compiler, "is_compiling", lambda: False)()
+    if not check_range or idx.numel() == 0 or compiling:
+        return
+    low, high = (int(v) for v in torch.aminmax(idx))  # the one host read
+    if low < 0 or high >= vocab_size:
+        bad = low if low < 0 else high
+        raise IndexError(
+            f"{owner}: token id {bad} is outside the vocabulary (vocab_size={vocab_size}, valid "
+            f"ids 0..{vocab_size - 1}; these ids run {low}..{high}): encode with the tokenizer "
+            f"the model was built for, or build it with vocab_size={max(high + 1, vocab_size)}."
+        )
