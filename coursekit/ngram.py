@@ -16,23 +16,42 @@ probability mass onto them. This module implements:
   *continuation counts* (in how many distinct contexts a word appears) and the lowest order is
   interpolated with the uniform distribution, so every word gets probability > 0.
 
-Sentences are padded with ``n - 1`` ``<s>`` and one ``</s>``; words seen fewer than ``min_count``
-times become ``<unk>``. The vocabulary ``V`` holds the words, ``</s>`` and ``<unk>`` (never ``<s>``,
-which is not predicted).
+Sentences are padded with ``n - 1`` :data:`BOS` (``<bos>``) and one :data:`EOS` (``<eos>``), the
+same spellings as the tokenizers of :mod:`coursekit.data.tokenizers`; words seen fewer than
+``min_freq`` times become ``<unk>``. The vocabulary ``V`` holds the words, ``<eos>`` and ``<unk>``
+(never ``<bos>``, which is not predicted), and is kept apart from the tokenizers' vocabularies
+because ``V`` enters the smoothing (see that module's docstring). The old spellings ``<s>`` and
+``</s>`` are still read as ``<bos>`` and ``<eos>``, with a ``DeprecationWarning``.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from coursekit.data.tokenizers import BOS, EOS, UNK
+
 __all__ = ["BOS", "EOS", "UNK", "NGramLM"]
 
-BOS, EOS, UNK = "<s>", "</s>", "<unk>"
 _SMOOTHING = ("mle", "add_k", "kneser_ney")
+_OLD_SPELLINGS = {"<s>": BOS, "</s>": EOS}  # read until chapter 02 is switched, then removed
+
+
+def _respell(words: Sequence[str]) -> Sequence[str]:
+    """``words`` with the old boundary spellings ``<s>``/``</s>`` replaced (and a warning)."""
+    if _OLD_SPELLINGS.keys().isdisjoint(words):
+        return words
+    warnings.warn(
+        "'<s>' and '</s>' are the old spellings of coursekit.ngram.BOS ('<bos>') and EOS "
+        "('<eos>'); they are read as those for now. Use BOS and EOS.",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return [_OLD_SPELLINGS.get(w, w) for w in words]
 
 
 class NGramLM:
@@ -43,11 +62,12 @@ class NGramLM:
         smoothing: ``"kneser_ney"`` (default), ``"add_k"`` or ``"mle"``.
         discount: Kneser–Ney's ``D``, in (0, 1).
         k: the pseudo-count of add-k smoothing.
-        min_count: training words seen fewer times become ``<unk>``.
+        min_freq: training words seen fewer times become ``<unk>``.
+        min_count: deprecated old name of ``min_freq`` (warns).
 
     >>> lm = NGramLM(order=2).fit([["a", "b"], ["a", "c"]])
     >>> round(float(lm.distribution(["a"]).sum()), 6), lm.words
-    (1.0, ('</s>', '<unk>', 'a', 'b', 'c'))
+    (1.0, ('<eos>', '<unk>', 'a', 'b', 'c'))
     """
 
     def __init__(
@@ -56,8 +76,21 @@ class NGramLM:
         smoothing: str = "kneser_ney",
         discount: float = 0.75,
         k: float = 1.0,
-        min_count: int = 1,
+        min_freq: int = 1,
+        *,
+        min_count: int | None = None,
     ) -> None:
+        if min_count is not None:
+            if min_freq != 1:
+                raise TypeError("pass min_freq (min_count is its old name), not both")
+            warnings.warn(
+                "NGramLM(min_count=...) is deprecated and will be removed; use min_freq=...",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            min_freq = min_count
+        if isinstance(min_freq, bool) or not isinstance(min_freq, int) or min_freq < 1:
+            raise ValueError(f"min_freq must be at least 1 (an int), got {min_freq!r}")
         if order < 1:
             raise ValueError(f"order must be at least 1, got {order}")
         if smoothing not in _SMOOTHING:
@@ -67,26 +100,34 @@ class NGramLM:
         if k <= 0:
             raise ValueError(f"k must be positive, got {k}")
         self.order, self.smoothing, self.discount, self.k = order, smoothing, discount, k
-        self.min_count = min_count
+        self.min_freq = min_freq
         self.words: tuple[str, ...] = ()
         self._fitted = False
+
+    @property
+    def min_count(self) -> int:
+        """Deprecated old name of :attr:`min_freq` (warns)."""
+        warnings.warn(
+            "NGramLM.min_count is deprecated; use min_freq", DeprecationWarning, stacklevel=2
+        )
+        return self.min_freq
 
     # -- training ------------------------------------------------------------------------------
     def fit(self, sentences: Iterable[Sequence[str]]) -> NGramLM:
         """Count the n-grams of tokenised sentences; returns ``self``."""
-        sentences = [list(s) for s in sentences]
+        sentences = [list(_respell(s)) for s in sentences]
         frequency = Counter(w for s in sentences for w in s)
         for special in (BOS, EOS, UNK):
             frequency.pop(special, None)
-        kept = sorted(w for w, c in frequency.items() if c >= self.min_count)
+        kept = sorted(w for w, c in frequency.items() if c >= self.min_freq)
         if not kept:
             raise ValueError("no training words: pass a non-empty list of tokenised sentences")
         self.words = (EOS, UNK, *kept)
         self.index = {w: i for i, w in enumerate(self.words)}
         n = self.order
-        # Top order: raw counts of every n-gram that predicts a real token (never <s>).
+        # Top order: raw counts of every n-gram that predicts a real token (never <bos>).
         top: Counter[tuple[int, ...]] = Counter()
-        bos = -1  # id of <s> in contexts only
+        bos = -1  # id of <bos> in contexts only
         for sentence in sentences:
             ids = [bos] * (n - 1) + self.encode(sentence) + [self.index[EOS]]
             for i in range(n - 1, len(ids)):
@@ -117,7 +158,7 @@ class NGramLM:
     def num_ngrams(self, order: int | None = None) -> int:
         """How many distinct n-grams of ``order`` (default: the model's order) the model stores.
 
-        >>> NGramLM(order=2).fit([["a", "b", "a", "b"]]).num_ngrams()  # <s> a, a b, b a, b </s>
+        >>> NGramLM(order=2).fit([["a", "b", "a", "b"]]).num_ngrams()  # <bos> a, a b, b a, b <eos>
         4
         """
         self._check()
@@ -128,6 +169,7 @@ class NGramLM:
 
     def encode(self, words: Sequence[str]) -> list[int]:
         """Word ids, unknown words as ``<unk>``."""
+        words = _respell(words)
         unk = self.index[UNK]
         return [self.index.get(w, unk) for w in words]
 
@@ -136,7 +178,8 @@ class NGramLM:
             raise RuntimeError("the model is not trained yet: call .fit(sentences) first")
 
     def _context_ids(self, context: Sequence[str]) -> tuple[int, ...]:
-        """The last ``n - 1`` words of ``context`` as ids, left-padded with ``<s>``."""
+        """The last ``n - 1`` words of ``context`` as ids, left-padded with ``<bos>``."""
+        context = _respell(context)
         ids = [-1 if w == BOS else i for w, i in zip(context, self.encode(context), strict=True)]
         ids = [-1] * (self.order - 1) + ids
         return tuple(ids[len(ids) - (self.order - 1) :]) if self.order > 1 else ()
@@ -215,7 +258,7 @@ class NGramLM:
         return p
 
     def sentence_logprob(self, sentence: Sequence[str]) -> tuple[float, int]:
-        """Natural-log probability of a sentence (its ``</s>`` included) and the tokens predicted.
+        """Natural-log probability of a sentence (its ``<eos>`` included) and the tokens predicted.
 
         The chain rule: the sum of ``log P(w_t | previous n - 1 words)``.
         """
@@ -228,7 +271,7 @@ class NGramLM:
         return total, len(ids) - (self.order - 1)
 
     def perplexity(self, sentences: Iterable[Sequence[str]]) -> float:
-        """``exp(-(1/N) Σ log P(w_t | context))`` over every predicted token (``</s>`` included).
+        """``exp(-(1/N) Σ log P(w_t | context))`` over every predicted token (``<eos>`` included).
 
         Infinite when a test token has probability 0 (what happens without smoothing).
         """
@@ -249,7 +292,7 @@ class NGramLM:
         prefix: Sequence[str] = (),
         allow_unk: bool = False,
     ) -> list[str]:
-        """Draw a sentence word by word from ``P(w_t | previous words)`` until ``</s>``.
+        """Draw a sentence word by word from ``P(w_t | previous words)`` until ``<eos>``.
 
         Args:
             seed: a seed or a ``numpy.random.Generator``.

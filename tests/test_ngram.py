@@ -83,9 +83,60 @@ def test_sampling_is_seeded_and_uses_vocabulary():
     assert len(lm.sample(seed=0, max_words=2)) <= 2
 
 
-def test_min_count_maps_rare_words_to_unk():
-    lm = NGramLM(order=2, min_count=2).fit(CORPUS)
+def test_min_freq_maps_rare_words_to_unk():
+    lm = NGramLM(order=2, min_freq=2).fit(CORPUS)
     assert "mat" not in lm.words and lm.prob("mat", ["the"]) == lm.prob(UNK, ["the"])
+    with pytest.raises(ValueError, match="min_freq must be at least 1"):
+        NGramLM(min_freq=0)
+
+
+def test_min_count_is_the_deprecated_name_of_min_freq():
+    with pytest.warns(DeprecationWarning, match="min_freq"):
+        old = NGramLM(order=2, min_count=2)
+    assert old.min_freq == 2
+    assert old.fit(CORPUS).words == NGramLM(order=2, min_freq=2).fit(CORPUS).words
+    with pytest.raises(TypeError, match="not both"):
+        NGramLM(min_freq=2, min_count=2)
+
+
+# Measured with the model as it was before the spellings changed to <bos>/<eos> (commit bc8e14f).
+HELD_OUT = [["the", "cat", "sat", "on", "the", "log"], ["a", "dog", "ate", "the", "fish"]]
+BEFORE = {
+    (1, "kneser_ney"): (10.496583803901052, []),
+    (2, "kneser_ney"): (5.850184926461963, ["a", "a", "on", "the"]),
+    (3, "kneser_ney"): (4.872625537665639, ["a", "cat", "saw", "a"]),
+    (2, "add_k"): (6.707042146316675, ["a", "cat", "saw", "log"]),
+    (3, "add_k"): (6.610567885454657, ["a", "cat", "saw", "log", "a", "dog", "dog", "a", "sat"]),
+}
+
+
+@pytest.mark.parametrize(("order", "smoothing"), sorted(BEFORE))
+def test_perplexity_and_samples_are_unchanged(order, smoothing):
+    lm = NGramLM(order=order, smoothing=smoothing, k=0.5).fit(CORPUS)
+    ppl, sample = BEFORE[order, smoothing]
+    assert lm.perplexity(HELD_OUT) == pytest.approx(ppl, rel=1e-13)
+    assert lm.sample(seed=3)[: len(sample)] == sample
+
+
+def test_sentence_boundaries_are_spelled_as_in_the_tokenizers():
+    from coursekit.data import tokenizers
+
+    assert (BOS, EOS, UNK) == (tokenizers.BOS, tokenizers.EOS, tokenizers.UNK)
+    assert (BOS, EOS) == ("<bos>", "<eos>")
+    assert NGramLM(order=2).fit(CORPUS).words[:2] == ("<eos>", "<unk>")
+
+
+def test_old_boundary_spellings_are_read_as_bos_and_eos_with_a_warning():
+    lm = NGramLM(order=2).fit(CORPUS)
+    with pytest.warns(DeprecationWarning, match=r"'<s>'.*'<bos>'"):
+        assert lm.prob("</s>", ["<s>"]) == lm.prob(EOS, [BOS])
+    with pytest.warns(DeprecationWarning):
+        assert lm.sentence_logprob(["the", "cat", "</s>"]) == lm.sentence_logprob(
+            ["the", "cat", EOS]
+        )
+    with pytest.warns(DeprecationWarning):
+        old = NGramLM(order=2).fit([["<s>", *s, "</s>"] for s in CORPUS])
+    assert old.words == NGramLM(order=2).fit([[BOS, *s, EOS] for s in CORPUS]).words
 
 
 def test_errors_are_clear():

@@ -267,3 +267,22 @@ def test_newer_or_inconsistent_files_are_explained(tmp_path):
     path.write_text(json.dumps({**config, "special_tokens": {"<pad>": 5}}))
     with pytest.raises(ValueError, match="special_tokens"):
         load_tokenizer(path)
+
+
+def test_every_vocabulary_takes_min_freq_and_spells_specials_alike():
+    """The three vocabularies of the package (see the module docstring) share the names."""
+    from coursekit.embeddings import Vocabulary
+    from coursekit.ngram import BOS, EOS, UNK, NGramLM
+
+    words = ["a", "b", "a", "c", "a", "b"]
+    assert Vocabulary.from_tokens(words, min_freq=2).words == ("a", "b")
+    assert NGramLM(order=1, min_freq=2).fit([words]).words == (EOS, UNK, "a", "b")
+    assert WordTokenizer.train(" ".join(words), min_freq=2).itos[4:] == ["a", "b"]
+    assert (UNK, BOS, EOS) == SPECIALS[1:] == ("<unk>", "<bos>", "<eos>")
+    with pytest.warns(DeprecationWarning, match="min_freq"):
+        old = Vocabulary.from_tokens(words, min_count=2)
+    assert old.words == ("a", "b") and old.counts.tolist() == [3, 2]
+    with pytest.raises(TypeError, match="not both"):
+        Vocabulary.from_tokens(words, min_freq=2, min_count=2)
+    with pytest.raises(ValueError, match="min_freq must be at least 1"):
+        Vocabulary.from_tokens(words, min_freq=0)
