@@ -327,6 +327,34 @@ def test_lstm_under_autocast_keeps_the_recurrence_in_float32():
     )
 
 
+@pytest.mark.parametrize("mask", [False, True])
+def test_lstm_backward_inside_autocast_stays_in_float32(mask):
+    """``loss.backward()`` inside an autocast block runs the hand-written backward with autocast
+    on; its guard keeps the matmuls in float32, so forward and every gradient are bit for bit those
+    of a run without autocast (bfloat16 matmuls would be off by about 1e-3)."""
+    from coursekit.nn.recurrent import _LSTMSequence
+
+    xp, h0, c0, w, m = (
+        t if t is None or t.dtype == torch.bool else t.detach().float().requires_grad_()
+        for t in _lstm_sequence_inputs(mask)
+    )
+    gen = torch.Generator().manual_seed(2)
+    weights = [
+        torch.randn(s, generator=gen) for s in ((*xp.shape[:2], h0.size(1)), h0.shape, c0.shape)
+    ]
+
+    def run(autocast: bool):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            outputs = _LSTMSequence.apply(xp, h0, c0, w, m)
+            loss = sum((u * v).sum() for u, v in zip(weights, outputs, strict=True))
+            grads = torch.autograd.grad(loss, (xp, h0, c0, w))
+        return [*outputs, *grads]
+
+    for plain, mixed in zip(run(autocast=False), run(autocast=True), strict=True):
+        assert mixed.dtype == torch.float32
+        torch.testing.assert_close(mixed, plain, rtol=1e-6, atol=1e-7)
+
+
 # --- bidirectional layers ---------------------------------------------------------------------
 @pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
 @pytest.mark.parametrize("num_layers", [1, 2])

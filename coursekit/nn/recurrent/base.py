@@ -255,7 +255,10 @@ class Recurrent(nn.Module):
                 f"{tuple(x.shape)}; for one sequence use x.unsqueeze({0 if self.batch_first else 1})."
             )
         check_features(x, self.input_size, "the input")
-        return tuple(x.shape[:2]) if self.batch_first else (x.size(1), x.size(0))
+        batch, steps = tuple(x.shape[:2]) if self.batch_first else (x.size(1), x.size(0))
+        if steps == 0:
+            raise ValueError(f"the input has T=0 steps ({tuple(x.shape)}): give at least one.")
+        return batch, steps
 
     def forward(self, x: Tensor, state=None, lengths: Tensor | None = None):
         """Run all layers over all steps.
