@@ -14,6 +14,7 @@ import pytest
 from coursekit.data import bundled, corpora
 from coursekit.data.bundled import DataFileError
 from coursekit.data.corpora import (
+    UnknownCorpus,
     corpus_names,
     load_labelled,
     load_pairs,
@@ -99,7 +100,7 @@ def test_shakespeare_complete_holds_out_four_texts():
 
 @pytest.mark.usefixtures("real_data")
 def test_tang_poems_are_regular_simplified_and_split_by_hash():
-    rows = load_table("tang_poems")
+    rows = load_table("tang_poems", "all")
     assert len(rows) == 36_299
     assert {r["form"] for r in rows} == {"五绝", "五律", "七绝", "七律"}
     for r in rows[:2000]:
@@ -119,7 +120,7 @@ def test_tang_poems_are_regular_simplified_and_split_by_hash():
 
 @pytest.mark.usefixtures("real_data")
 def test_bible_pairs_split_by_whole_chapter_and_clean():
-    rows = load_table("bible_kjv_web")
+    rows = load_table("bible_kjv_web", "all")
     assert len(rows) == 31_084
     split_of: dict[tuple[str, str], set[str]] = {}
     for r in rows:
@@ -142,10 +143,11 @@ def test_bible_pairs_split_by_whole_chapter_and_clean():
 
 @pytest.mark.usefixtures("real_data")
 def test_spanish_pairs_follow_the_same_chapter_split_and_skip_drifted_chapters():
-    rows = load_table("bible_spa")
+    rows = load_table("bible_spa", "all")
     assert len(rows) == 30_718
     english = {
-        (r["book"], r["chapter"], r["verse"]): r["split"] for r in load_table("bible_kjv_web")
+        (r["book"], r["chapter"], r["verse"]): r["split"]
+        for r in load_table("bible_kjv_web", "all")
     }
     for r in rows:  # every Spanish verse is at a reference of bible_kjv_web, in the same split
         assert english[(r["book"], r["chapter"], r["verse"])] == r["split"]
@@ -228,14 +230,45 @@ def test_gensim_sets_without_gensim_say_how_to_install(monkeypatch):
     [(load_text, "text corpus"), (load_pairs, "pair corpus"), (load_labelled, "labelled corpus")],
 )
 def test_unknown_name_lists_available(loader, kind):
-    with pytest.raises(DataFileError, match=rf"Unknown {kind} 'shakespear'. Available: \w+"):
+    with pytest.raises(UnknownCorpus, match=rf"Unknown {kind} 'shakespear'.*Available: \w+"):
         loader("shakespear", "train")
+
+
+@pytest.mark.usefixtures("real_data")
+def test_unknown_name_is_a_lookup_error_that_suggests_names():
+    with pytest.raises(LookupError) as error:
+        load_text("shakespear")
+    assert isinstance(error.value, UnknownCorpus) and not isinstance(error.value, DataFileError)
+    assert "Did you mean 'shakespeare_tiny' or 'shakespeare_complete'?" in str(error.value)
+    assert error.value.name == "shakespear" and "tang_poems" in error.value.available
+    with pytest.raises(UnknownCorpus, match=r"'bible_kjv_web' is a pair corpus.*load_pairs"):
+        load_text("bible_kjv_web")
+    with pytest.raises(
+        UnknownCorpus, match=r"Unknown table 'tang_poem'. Did you mean 'tang_poems'"
+    ):
+        load_table("tang_poem")
+    with pytest.raises(UnknownCorpus, match=r"Unknown table 'shakespeare_tiny'.*load_text"):
+        load_table("shakespeare_tiny")  # a bundled file, but plain text, not a table
+
+
+@pytest.mark.usefixtures("real_data")
+def test_load_table_defaults_to_the_training_split_like_every_loader():
+    import inspect
+
+    for loader in (load_text, load_pairs, load_labelled):
+        assert inspect.signature(loader).parameters["split"].default == "train"
+    everything = load_table("tang_poems", "all")
+    assert load_table("tang_poems") == [r for r in everything if r["split"] == "train"]
+    assert load_table("tang_poems") == load_table("tang_poems", "train")
+    texts = [r["text"] for r in load_table("tang_poems")]
+    assert "\n".join(texts) + "\n" == load_text("tang_poems")  # the same default split
+    assert len(load_table("wordnet_synonyms")) == 6016  # no split column: the whole table
 
 
 @pytest.mark.usefixtures("real_data")
 def test_unknown_similarity_set_and_split():
     with pytest.raises(
-        DataFileError,
+        UnknownCorpus,
         match="Available: simlex999, wordnet_noun_similarity, wordnet_synonyms, wordsim353",
     ):
         load_similarity("simlex")

@@ -31,6 +31,7 @@ from coursekit.data.bundled import (
     verify_all,
 )
 from coursekit.data.corpora import (
+    UnknownCorpus,
     analogies,
     corpus_names,
     load_labelled,
@@ -73,6 +74,7 @@ __all__ = [
     "Seq2SeqBatch",
     "Seq2SeqCollate",
     "Tokenizer",
+    "UnknownCorpus",
     "WordTokenizer",
     "analogies",
     "bundled_names",

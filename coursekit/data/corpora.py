@@ -13,12 +13,18 @@ Splits are fixed and never random at load time:
   script (a stable hash of the item); ``tang_poems_5char`` uses the same hash of each poem.
 * Bible: by whole chapter (a ``split`` column), so no verse of a test chapter is ever trained on.
 
-Every loader accepts ``split`` in ``"train"``, ``"valid"``, ``"test"`` or ``"all"``.
+Every loader accepts ``split`` in ``"train"``, ``"valid"``, ``"test"`` or ``"all"``, and every
+loader defaults to ``"train"`` (:func:`load_table` too, for a table with a ``split`` column).
+
+An unknown name raises :class:`UnknownCorpus` (a ``LookupError`` that suggests close names and
+lists the known ones); a missing or damaged file raises
+:class:`~coursekit.data.bundled.DataFileError`, whose message says how to rebuild it.
 """
 
 from __future__ import annotations
 
 import csv
+import difflib
 import hashlib
 import importlib.util
 from collections.abc import Callable
@@ -26,10 +32,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from coursekit.data.bundled import DataFileError, bundled_path, open_bundled
+from coursekit.data.bundled import DataFileError, bundled_path, load_manifest, open_bundled
 
 __all__ = [
     "SPLITS",
+    "UnknownCorpus",
     "analogies",
     "corpus_names",
     "load_labelled",
@@ -61,8 +68,37 @@ def _check_split(split: str, name: str) -> None:
         raise ValueError(f"Unknown split {split!r} for {name!r}. Use one of: {', '.join(SPLITS)}.")
 
 
-def _unknown(kind: str, name: str, known: list[str]) -> DataFileError:
-    return DataFileError(f"Unknown {kind} {name!r}. Available: {', '.join(sorted(known))}.")
+class UnknownCorpus(LookupError):
+    """A corpus, table or word-pair set name that the loader does not know.
+
+    Attributes:
+        name: the name asked for.
+        kind: what the loader loads (``"text corpus"``, ``"table"``, ...).
+        available: the names it knows, sorted.
+    """
+
+    def __init__(self, kind: str, name: str, available: list[str]) -> None:
+        self.name, self.kind, self.available = name, kind, sorted(available)
+        message = f"Unknown {kind} {name!r}."
+        close = difflib.get_close_matches(name, self.available, n=3)
+        if close:
+            message += f" Did you mean {' or '.join(repr(c) for c in close)}?"
+        try:
+            other = next((k for k, names in corpus_names().items() if name in names), None)
+        except DataFileError:  # no data folder: the list above is all there is to say
+            other = None
+        if other is not None:
+            message += f" {name!r} is a {_KINDS[other][0]}: use {_KINDS[other][1]}({name!r})."
+        super().__init__(f"{message} Available: {', '.join(self.available)}.")
+
+
+_KINDS = {  # corpus_names() key: (what it is, the loader that reads it)
+    "text": ("text corpus", "load_text"),
+    "pairs": ("pair corpus", "load_pairs"),
+    "labelled": ("labelled corpus", "load_labelled"),
+    "similarity": ("similarity set", "load_similarity"),
+    "tables": ("table", "load_table"),
+}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -115,19 +151,36 @@ def _read_tsv_cached(key: tuple[str, str, int, float]) -> tuple[tuple[str, ...],
     return header, rows
 
 
-def load_table(name: str, split: str = "all") -> list[dict[str, str]]:
+def _table_names() -> list[str]:
+    """The bundled files that are tables (tab-separated, with a header line)."""
+    return sorted(n for n, e in load_manifest().items() if ".tsv" in Path(e.path).suffixes)
+
+
+def load_table(name: str, split: str | None = None) -> list[dict[str, str]]:
     """Rows of a bundled TSV file as dictionaries (column name → text).
 
     Args:
-        name: a bundled TSV file, e.g. ``"tang_poems"``, ``"wordnet_synonyms"``.
-        split: ``"all"``, or a split when the file has a ``split`` column.
+        name: a bundled TSV file, one of ``corpus_names()["tables"]``, e.g. ``"tang_poems"``.
+        split: ``"train"``, ``"valid"``, ``"test"`` or ``"all"`` when the file has a ``split``
+            column; only ``"all"`` otherwise. Default: ``"train"`` (as every loader) when the
+            file has a ``split`` column, else ``"all"``.
+
+    Raises:
+        UnknownCorpus: not the name of a bundled table.
+        DataFileError: missing or damaged file.
 
     >>> row = load_table("tang_poems", "valid")[0]
     >>> sorted(row)
     ['author', 'form', 'split', 'text', 'title']
+    >>> {r["split"] for r in load_table("tang_poems")}
+    {'train'}
     """
-    _check_split(split, name)
+    if name not in _table_names():
+        raise UnknownCorpus("table", name, _table_names())
     header, rows = _read_tsv_cached(_file_key(name))
+    if split is None:
+        split = "train" if "split" in header else "all"
+    _check_split(split, name)
     if split != "all":
         if "split" not in header:
             raise ValueError(f"{name!r} has no split column; use split='all'.")
@@ -256,6 +309,7 @@ def corpus_names() -> dict[str, list[str]]:
         "pairs": sorted(_PAIRS),
         "labelled": sorted(_LABELLED),
         "similarity": sorted([*_SIMILARITY, *_GENSIM_SETS]),
+        "tables": _table_names(),
     }
 
 
@@ -271,7 +325,8 @@ def load_text(name: str, split: str = "train") -> str:
         One string; poems and verses are one per line, plays are separated by two blank lines.
 
     Raises:
-        DataFileError: unknown name (the message lists the known ones), missing or damaged file.
+        UnknownCorpus: unknown name (the message suggests close names and lists the known ones).
+        DataFileError: missing or damaged file.
         ValueError: unknown split.
 
     >>> text = load_text("shakespeare_tiny", "test")
@@ -280,7 +335,7 @@ def load_text(name: str, split: str = "train") -> str:
     """
     corpus = _TEXT.get(name)
     if corpus is None:
-        raise _unknown("text corpus", name, list(_TEXT))
+        raise UnknownCorpus("text corpus", name, list(_TEXT))
     _check_split(split, name)
     return corpus.load(split)
 
@@ -300,7 +355,7 @@ def load_pairs(name: str, split: str = "train") -> list[tuple[str, str]]:
     """
     spec = _PAIRS.get(name)
     if spec is None:
-        raise _unknown("pair corpus", name, list(_PAIRS))
+        raise UnknownCorpus("pair corpus", name, list(_PAIRS))
     _check_split(split, name)
     file, src, tgt = spec
     if tgt == "spa":
@@ -322,7 +377,7 @@ def load_labelled(name: str, split: str = "train") -> list[tuple[str, str]]:
     """
     file = _LABELLED.get(name)
     if file is None:
-        raise _unknown("labelled corpus", name, list(_LABELLED))
+        raise UnknownCorpus("labelled corpus", name, list(_LABELLED))
     _check_split(split, name)
     return list(zip(_column(file, split, "text"), _column(file, split, "label"), strict=True))
 
@@ -372,7 +427,7 @@ def load_similarity(name: str) -> list[tuple[str, str, float]]:
     if name == "wordnet_noun_similarity":
         return [(r["word1"], r["word2"], float(r["wup"])) for r in load_table(name)]
     if name not in _GENSIM_SETS:
-        raise _unknown("similarity set", name, [*_SIMILARITY, *_GENSIM_SETS])
+        raise UnknownCorpus("similarity set", name, [*_SIMILARITY, *_GENSIM_SETS])
     path = _gensim_data(_GENSIM_SETS[name])
     out = []
     with open(path, encoding="utf-8") as fh:
