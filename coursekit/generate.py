@@ -86,7 +86,8 @@ def generate(
     """Continue each row of ``idx`` by ``max_new_tokens`` tokens sampled from ``model``.
 
     Args:
-        model: token ids ``(B, T)`` -> logits ``(B, T, V)``; put in eval mode while generating.
+        model: token ids ``(B, T)`` -> logits ``(B, T, V)``; in eval mode while generating, then
+            back in the mode it was in (also when it raises).
         idx: the prompt ids ``(B, T)`` (at least one token each).
         max_new_tokens: how many tokens to add.
         temperature: 0 for greedy decoding; see :func:`sample_next`.
@@ -108,17 +109,19 @@ def generate(
         )
     was_training = model.training
     model.eval()
-    stateful = hasattr(model, "forward_with_state")
-    state, feed, out = None, idx, [idx]
-    for _ in range(max_new_tokens):
-        if stateful:
-            logits, state = model.forward_with_state(feed, state)  # (B, t, V)
-        else:
-            context = torch.cat(out, dim=1)
-            if context_size is not None:
-                context = context[:, -context_size:]
-            logits = model(context)  # (B, t, V)
-        feed = sample_next(logits[:, -1], temperature, top_k, top_p, generator)  # (B, 1)
-        out.append(feed)
-    model.train(was_training)
+    try:
+        stateful = hasattr(model, "forward_with_state")
+        state, feed, out = None, idx, [idx]
+        for _ in range(max_new_tokens):
+            if stateful:
+                logits, state = model.forward_with_state(feed, state)  # (B, t, V)
+            else:
+                context = torch.cat(out, dim=1)
+                if context_size is not None:
+                    context = context[:, -context_size:]
+                logits = model(context)  # (B, t, V)
+            feed = sample_next(logits[:, -1], temperature, top_k, top_p, generator)  # (B, 1)
+            out.append(feed)
+    finally:
+        model.train(was_training)  # also when the model raises
     return torch.cat(out, dim=1)

@@ -1,14 +1,17 @@
-"""coursekit.train: the loop learns, clips, schedules, evaluates, and resumes bit-for-bit."""
+"""coursekit.train: the loop learns, clips, schedules, evaluates, and resumes bit-for-bit from
+every batch source the chapters use (the clock carrying on from where it stopped)."""
 
 from __future__ import annotations
 
 import math
 import pickle
+import time
 
 import pytest
 import torch
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader
 
+from coursekit.data.batching import LMWindows, make_loader, random_lm_batch
 from coursekit.nn import RecurrentLM, RecurrentLMConfig
 from coursekit.train import (
     Callback,
@@ -112,33 +115,6 @@ def test_resumed_run_reproduces_the_uninterrupted_one(tmp_path):
     assert resumed.lr == full.lr
 
 
-def test_resume_with_a_shuffling_dataloader_mid_epoch(tmp_path):
-    xs, ys = batches(0, batch=24)
-    loader = DataLoader(TensorDataset(xs, ys), batch_size=5, shuffle=True)  # 5 batches per epoch
-
-    def run(stop=None, seed=0):
-        model, opt, sched = _setup(seed=seed, total=12)
-        hooks = [StopAt(stop)] if stop else []
-        history = train(model, loader, optimizer=opt, scheduler=sched, epochs=3,
-                        checkpoint=tmp_path / "dl.pt", checkpoint_every=1, resume=stop is None,
-                        callbacks=hooks, **QUIET)  # fmt: skip
-        return model, history
-
-    torch.manual_seed(0)
-    (tmp_path / "dl.pt").unlink(missing_ok=True)
-    model_full, full = run(stop=None)
-    (tmp_path / "dl.pt").unlink()
-    torch.manual_seed(0)
-    with pytest.raises(KeyboardInterrupt):
-        run(stop=7)  # in the middle of the second epoch
-    torch.manual_seed(42)
-    model, resumed = run(stop=None, seed=7)
-    assert len(full.step) == 15
-    assert resumed.train_loss == full.train_loss
-    for name, value in model_full.state_dict().items():
-        assert torch.equal(model.state_dict()[name], value), name
-
-
 def test_checkpoint_loading_refuses_pickled_code(tmp_path):
     path = tmp_path / "evil.pt"
     torch.save({"format": "coursekit.train/1", "payload": History()}, path)  # a class instance
@@ -205,3 +181,85 @@ def test_resume_without_a_file_starts_fresh(tmp_path, capsys):
                     resume=True, **QUIET)  # fmt: skip
     assert "starting from step 0" in capsys.readouterr().out
     assert history.step == [1, 2] and (tmp_path / "new.pt").is_file()
+
+
+# --- exact resume from every batch source, and the clock ---------------------------------------
+IDS = torch.tensor([0, 1, 2, 3, 4, 5, 6, 7] * 30) * 3 % 11  # a cycle over 8 of 11 ids
+WINDOWS = LMWindows(IDS, seq_len=10)  # 23 windows: 5 batches of 5 (the last has 3) per epoch
+
+
+def _model(seed: int):
+    torch.manual_seed(seed)
+    model = RecurrentLM(
+        RecurrentLMConfig(vocab_size=11, cell="gru", embed_dim=8, hidden_size=12, dropout=0.3)
+    )
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    return model, opt, warmup_cosine(opt, warmup=2, total=12)
+
+
+def _source(kind: str):
+    """A fresh batch source of each kind, as a new process would build it: (batches, generators)."""
+    if kind == "make_loader":
+        return make_loader(WINDOWS, 5, shuffle=True, seed=3), ()
+    if kind == "dataloader":
+        return DataLoader(WINDOWS, batch_size=5, shuffle=True), ()
+    if kind == "list":
+        return [WINDOWS[i : i + 4] for i in range(0, 20, 4)], ()
+    if kind == "function":  # deterministic in the step, as the chapters write it
+        return (lambda step: random_lm_batch(IDS, 4, 10, torch.Generator().manual_seed(step))), ()
+    gen = torch.Generator().manual_seed(5)  # "shared_generator": one generator for the whole run
+    return (lambda step: random_lm_batch(IDS, 4, 10, gen)), (gen,)
+
+
+@pytest.mark.parametrize(
+    "kind", ["make_loader", "dataloader", "list", "function", "shared_generator"]
+)
+def test_interrupted_at_step_7_and_resumed_equals_the_uninterrupted_run(kind, tmp_path):
+    def run(stop: int | None, seed: int, resume: bool):
+        model, opt, sched = _model(seed)
+        batches, gens = _source(kind)
+        extra = {"generators": gens} if gens else {}
+        history = train(model, batches, optimizer=opt, scheduler=sched, steps=12,
+                        checkpoint=tmp_path / "run.pt", checkpoint_every=1, resume=resume,
+                        callbacks=[StopAt(stop)] if stop else [], **extra, **QUIET)  # fmt: skip
+        return model, history
+
+    torch.manual_seed(0)
+    full_model, full = run(None, seed=0, resume=False)
+    (tmp_path / "run.pt").unlink()
+    torch.manual_seed(0)
+    with pytest.raises(KeyboardInterrupt):
+        run(7, seed=0, resume=False)  # in the middle of the second epoch for the iterables
+    assert load_checkpoint(tmp_path / "run.pt")["counters"]["step"] == 7
+    torch.manual_seed(1234)  # a fresh process: other generator states, other initial weights
+    model, resumed = run(None, seed=99, resume=True)
+    assert resumed.step == full.step == list(range(1, 13))
+    assert resumed.train_loss == full.train_loss
+    assert resumed.grad_norm == full.grad_norm
+    for name, value in full_model.state_dict().items():
+        assert torch.equal(model.state_dict()[name], value), name
+
+
+class Slow(Callback):
+    """Makes every step of the first run take at least 40 ms."""
+
+    def on_step_end(self, state) -> None:
+        time.sleep(0.04)
+
+
+def test_the_clock_continues_from_where_the_interrupted_run_stopped(tmp_path):
+    ckpt = tmp_path / "clock.pt"
+    batches = _source("function")[0]
+    model, opt, _ = _model(0)
+    with pytest.raises(KeyboardInterrupt):
+        train(model, batches, optimizer=opt, steps=12, checkpoint=ckpt, checkpoint_every=1,
+              callbacks=[Slow(), StopAt(7)], **QUIET)  # fmt: skip
+    before = load_checkpoint(ckpt)["history"]["seconds"]
+    assert len(before) == 7 and before[-1] >= 6 * 0.04
+    time.sleep(0.3)  # the time between the crash and the restart is not training time
+    model, opt, _ = _model(0)
+    history = train(model, batches, optimizer=opt, steps=12, checkpoint=ckpt, resume=True,
+                    time_limit=100.0, **QUIET)  # fmt: skip
+    assert history.seconds[:7] == before
+    assert all(b >= a for a, b in zip(history.seconds, history.seconds[1:], strict=False))
+    assert history.seconds[7] - before[-1] < 0.25  # one quick step later, not the 0.3 s pause
