@@ -91,6 +91,11 @@ def _lm(vocab_size=10):
     )
 
 
+def test_the_model_takes_a_config_object():
+    with pytest.raises(TypeError, match=r"RecurrentLM takes a RecurrentLMConfig, got dict"):
+        RecurrentLM({"vocab_size": 10})
+
+
 def test_float_ids_into_the_model_are_named():
     with pytest.raises(
         TypeError, match=r"integer token ids \(torch\.long\), got torch\.float32.*idx\.long\(\)"

@@ -288,13 +288,13 @@ def _lstm_sequence_inputs(mask: bool):
 
 @pytest.mark.parametrize("mask", [False, True])
 def test_lstm_backward_passes_gradcheck(mask):
-    from coursekit.nn.recurrent import _LSTMSequence
+    from coursekit.nn.recurrent.lstm_bptt import _LSTMSequence
 
     assert torch.autograd.gradcheck(_LSTMSequence.apply, _lstm_sequence_inputs(mask))
 
 
 def test_lstm_has_no_second_derivative_and_says_so():
-    from coursekit.nn.recurrent import _LSTMSequence
+    from coursekit.nn.recurrent.lstm_bptt import _LSTMSequence
 
     xp, h0, c0, w, _ = _lstm_sequence_inputs(mask=False)
     out, _, _ = _LSTMSequence.apply(xp, h0, c0, w, None)
@@ -304,7 +304,7 @@ def test_lstm_has_no_second_derivative_and_says_so():
 
 
 def test_derivative_kernels_are_the_formulas():
-    from coursekit.nn.recurrent import _sigmoid_grad, _tanh_grad
+    from coursekit.nn.recurrent.lstm_bptt import _sigmoid_grad, _tanh_grad
 
     grad, x = torch.randn(2, 2, 5, dtype=torch.float64).unbind()
     s, t = torch.sigmoid(x), torch.tanh(x)
@@ -332,7 +332,7 @@ def test_lstm_backward_inside_autocast_stays_in_float32(mask):
     """``loss.backward()`` inside an autocast block runs the hand-written backward with autocast
     on; its guard keeps the matmuls in float32, so forward and every gradient are bit for bit those
     of a run without autocast (bfloat16 matmuls would be off by about 1e-3)."""
-    from coursekit.nn.recurrent import _LSTMSequence
+    from coursekit.nn.recurrent.lstm_bptt import _LSTMSequence
 
     xp, h0, c0, w, m = (
         t if t is None or t.dtype == torch.bool else t.detach().float().requires_grad_()

@@ -98,6 +98,11 @@ class RecurrentLM(nn.Module):
     check_ids: bool = True
 
     def __init__(self, config: RecurrentLMConfig) -> None:
+        if not isinstance(config, RecurrentLMConfig):
+            raise TypeError(
+                f"RecurrentLM takes a RecurrentLMConfig, got {type(config).__name__}: write "
+                f"RecurrentLM(RecurrentLMConfig(vocab_size=..., cell=...))."
+            )
         super().__init__()
         self.config = config
         self.embed = nn.Embedding(config.vocab_size, config.embed_dim)

@@ -37,7 +37,6 @@ Speed, with the reasons (``scripts/bench_recurrent.py`` measures it):
 from coursekit.nn.recurrent.factory import make_recurrent
 from coursekit.nn.recurrent.gru import GRU, GRUCell, gru_step
 from coursekit.nn.recurrent.lstm import LSTM, LSTMCell, lstm_gates, lstm_step, trace_lstm_gates
-from coursekit.nn.recurrent.lstm_bptt import _LSTMSequence, _sigmoid_grad, _tanh_grad
 from coursekit.nn.recurrent.rnn import RNN, RNNCell, rnn_step
 
 __all__ = [
@@ -54,4 +53,3 @@ __all__ = [
     "rnn_step",
     "trace_lstm_gates",
 ]
-_INTERNAL = (_LSTMSequence, _sigmoid_grad, _tanh_grad)  # importable here, as before the split
