@@ -129,7 +129,7 @@ class NGramLM:
         top: Counter[tuple[int, ...]] = Counter()
         bos = -1  # id of <bos> in contexts only
         for sentence in sentences:
-            ids = [bos] * (n - 1) + self.encode(sentence) + [self.index[EOS]]
+            ids = [bos] * (n - 1) + self._lookup(sentence) + [self.index[EOS]]
             for i in range(n - 1, len(ids)):
                 top[tuple(ids[i - n + 1 : i + 1])] += 1
         # counts[m]: context (m-1 ids) -> {word id: count} for m = 1..n
@@ -169,7 +169,9 @@ class NGramLM:
 
     def encode(self, words: Sequence[str]) -> list[int]:
         """Word ids, unknown words as ``<unk>``."""
-        words = _respell(words)
+        return self._lookup(_respell(words))
+
+    def _lookup(self, words: Sequence[str]) -> list[int]:
         unk = self.index[UNK]
         return [self.index.get(w, unk) for w in words]
 
@@ -180,7 +182,7 @@ class NGramLM:
     def _context_ids(self, context: Sequence[str]) -> tuple[int, ...]:
         """The last ``n - 1`` words of ``context`` as ids, left-padded with ``<bos>``."""
         context = _respell(context)
-        ids = [-1 if w == BOS else i for w, i in zip(context, self.encode(context), strict=True)]
+        ids = [-1 if w == BOS else i for w, i in zip(context, self._lookup(context), strict=True)]
         ids = [-1] * (self.order - 1) + ids
         return tuple(ids[len(ids) - (self.order - 1) :]) if self.order > 1 else ()
 
