@@ -39,6 +39,17 @@ def most_similar_ref(vectors, words, query, k):
     return [words[i] for i in sims.topk(k).indices.tolist()]
 
 
+def unstable_sgns(v, u, n):
+    """Right formula, but log(sigmoid(x)) underflows for large x."""
+    pos = torch.log(torch.sigmoid((v * u).sum(-1)))
+    neg = torch.log(torch.sigmoid(-torch.einsum("bkc,bc->bk", n, v))).sum(-1)
+    return -(pos + neg).mean()
+
+
+def cbow_ref(ctx, u, n):
+    return sgns_ref(ctx.mean(1), u, n)
+
+
 def add_k_ref(counts, k):
     return (counts + k) / (counts.sum() + k * len(counts))
 
@@ -48,7 +59,7 @@ def perplexity_ref(probs):
 
 
 def logprob_ref(bigram_prob, words):
-    seq = ["<s>", *words, "</s>"]
+    seq = ["<bos>", *words, "<eos>"]
     return sum(math.log(bigram_prob(w, prev)) for prev, w in itertools.pairwise(seq))
 
 
@@ -60,6 +71,7 @@ CASES = [
     (ch01.check_ppmi, ppmi_ref),
     (ch01.check_sgns_loss, sgns_ref),
     (ch01.check_most_similar, most_similar_ref),
+    (ch01.check_cbow_loss, cbow_ref),
     (ch02.check_add_k, add_k_ref),
     (ch02.check_perplexity, perplexity_ref),
     (ch02.check_sentence_logprob, logprob_ref),
@@ -102,16 +114,7 @@ WRONG = [
         "minus sign",
     ),
     (ch01.check_sgns_loss, lambda v, u, n: sgns_ref(v, u, n) * v.shape[0], "sum over the batch"),
-    (
-        ch01.check_sgns_loss,
-        lambda v, u, n: (
-            -(
-                torch.log(torch.sigmoid((v * u).sum(-1)))
-                + torch.log(torch.sigmoid(-torch.einsum("bkc,bc->bk", n, v))).sum(-1)
-            ).mean()
-        ),
-        "logsigmoid",
-    ),
+    (ch01.check_sgns_loss, unstable_sgns, "logsigmoid"),
     (ch01.check_sgns_loss, lambda v, u, n: sgns_ref(v, u, n).reshape(1), "scalar"),
     (
         ch01.check_most_similar,
@@ -142,12 +145,12 @@ WRONG = [
     (ch02.check_perplexity, lambda p: -sum(math.log(x) for x in p) / len(p), "4-way choice"),
     (
         ch02.check_sentence_logprob,
-        lambda bp, w: logprob_ref(bp, w) - math.log(bp("</s>", w[-1])),
+        lambda bp, w: logprob_ref(bp, w) - math.log(bp("<eos>", w[-1])),
         "end-of-sentence",
     ),
     (
         ch02.check_sentence_logprob,
-        lambda bp, w: logprob_ref(bp, w) - math.log(bp(w[0], "<s>")),
+        lambda bp, w: logprob_ref(bp, w) - math.log(bp(w[0], "<bos>")),
         "first word",
     ),
     (ch02.check_sentence_logprob, lambda bp, w: math.exp(logprob_ref(bp, w)), "negative"),
@@ -159,3 +162,69 @@ def test_typical_mistakes_get_specific_feedback(checker, answer, message):
     result = checker(answer)
     assert result.status == "failed"
     assert message in result.message, result.message
+
+
+GENERIC = [  # zeros of the right shape, the input handed back unchanged
+    (ch01.check_ppmi, torch.zeros_like, "values differ from PPMI"),
+    (ch01.check_ppmi, lambda c: c, "values differ from PPMI"),
+    (ch01.check_sgns_loss, lambda v, u, n: torch.zeros(()), "values differ"),
+    (ch01.check_sgns_loss, lambda v, u, n: v, "should be a scalar"),
+    (ch01.check_most_similar, lambda vec, words, q, k: [], "asked for k=2"),
+    (ch01.check_most_similar, lambda vec, words, q, k: words, "asked for k=2"),
+    (ch01.check_cbow_loss, lambda c, u, n: torch.zeros(()), "values differ from CBOW"),
+    (ch01.check_cbow_loss, lambda c, u, n: c, "should be a scalar"),
+    (ch02.check_add_k, lambda c, k: torch.zeros_like(c), "probability 0"),
+    (ch02.check_add_k, lambda c, k: c, "probability 0"),
+    (ch02.check_perplexity, lambda p: 0.0, "4-way choice"),
+    (ch02.check_perplexity, lambda p: p, "return one number"),
+    (ch02.check_sentence_logprob, lambda bp, w: 0.0, "negative"),
+    (ch02.check_sentence_logprob, lambda bp, w: w, "return one number"),
+]
+
+
+@pytest.mark.parametrize(("checker", "answer", "message"), GENERIC)
+def test_generic_wrong_answers_fail_with_a_specific_message(checker, answer, message):
+    result = checker(answer)
+    assert result.status == "failed"
+    assert message in result.message, result.message
+
+
+LAST_CHECK = [  # answers that pass every check but the checker's last ones
+    (ch01.check_ppmi, lambda c: ppmi_ref(c) * 2, "values differ from PPMI"),
+    (ch01.check_sgns_loss, unstable_sgns, "logsigmoid"),
+    (ch01.check_most_similar, lambda vec, w, q, k: most_similar_ref(vec, w, q, 2), "'car'"),
+    (ch01.check_cbow_loss, lambda c, u, n: unstable_sgns(c.mean(1), u, n), "logsigmoid"),
+    (ch01.check_cbow_loss, lambda c, u, n: sgns_ref(c.mean(1) * 1.1, u, n), "values differ"),
+    (ch02.check_add_k, lambda c, k: add_k_ref(c, 0.5), "k = 1"),
+    (ch02.check_perplexity, lambda p: math.prod(p) ** (-1 / len(p)), "underflows to 0.0"),
+    (ch02.check_perplexity, lambda p: 1 / math.prod(p) ** (1 / len(p)), "underflows to 0.0"),
+    (
+        ch02.check_perplexity,
+        lambda p: float(torch.tensor(p, dtype=torch.float64).prod() ** (-1 / len(p))),
+        "underflows to 0.0",
+    ),
+    (
+        ch02.check_perplexity,
+        lambda p: perplexity_ref(p) if len(p) < 100 else perplexity_ref(p[:100]),
+        "5,000 with p = 0.5",
+    ),
+    (
+        ch02.check_sentence_logprob,
+        lambda bp, w: logprob_ref(bp, w) / math.log(2),  # log2: right shape, wrong base
+        "expected",
+    ),
+]
+
+
+@pytest.mark.parametrize(("checker", "answer", "message"), LAST_CHECK)
+def test_the_last_checks_catch_what_earlier_ones_let_through(checker, answer, message):
+    result = checker(answer)
+    assert result.status == "failed"
+    assert result.checks_passed >= 4, "an earlier check caught it: this case tests nothing"
+    assert message in result.message, result.message
+
+
+def test_underflowed_product_names_underflow_not_a_bare_zero_division():
+    result = ch02.check_perplexity(lambda p: math.prod(p) ** (-1 / len(p)))
+    assert "ZeroDivisionError" not in result.message
+    assert "log-probabilities" in result.message

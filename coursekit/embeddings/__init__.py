@@ -18,6 +18,7 @@ from coursekit.embeddings.cooccurrence import (
 from coursekit.embeddings.deepwalk import adjacency_lists, random_walks, walks_to_ids
 from coursekit.embeddings.evaluate import (
     AnalogyResult,
+    BootstrapResult,
     RetrievalResult,
     SimilarityResult,
     analogy_accuracy,
@@ -26,6 +27,7 @@ from coursekit.embeddings.evaluate import (
     gensim_available,
     nearest_neighbours,
     random_vectors,
+    similarity_bootstrap,
     similarity_spearman,
     spearman,
     synonym_retrieval,
@@ -54,6 +56,7 @@ from coursekit.embeddings.word2vec import (
 __all__ = [
     "BOUNDARY",
     "AnalogyResult",
+    "BootstrapResult",
     "Cooccurrence",
     "GloVe",
     "GloVeConfig",
@@ -81,6 +84,7 @@ __all__ = [
     "random_walks",
     "sgns_gradients",
     "sgns_sgd_step",
+    "similarity_bootstrap",
     "similarity_spearman",
     "skipgram_pairs",
     "spearman",

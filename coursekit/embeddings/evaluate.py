@@ -22,6 +22,7 @@ import torch
 
 __all__ = [
     "AnalogyResult",
+    "BootstrapResult",
     "RetrievalResult",
     "SimilarityResult",
     "analogy_accuracy",
@@ -30,6 +31,7 @@ __all__ = [
     "gensim_available",
     "nearest_neighbours",
     "random_vectors",
+    "similarity_bootstrap",
     "similarity_spearman",
     "spearman",
     "synonym_retrieval",
@@ -70,6 +72,100 @@ def spearman(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -
     rx, ry = _rank(x) - (len(x) + 1) / 2, _rank(y) - (len(y) + 1) / 2
     denominator = np.sqrt((rx**2).sum() * (ry**2).sum())
     return float((rx * ry).sum() / denominator) if denominator > 0 else float("nan")
+
+
+def _rank_rows(x: np.ndarray) -> np.ndarray:
+    """:func:`_rank` for every row of a ``(B, P)`` array at once (ties get their average rank)."""
+    order = np.argsort(x, axis=1, kind="mergesort")
+    s = np.take_along_axis(x, order, axis=1)
+    positions = np.broadcast_to(np.arange(x.shape[1]), x.shape)
+    new = np.ones_like(s, dtype=bool)
+    new[:, 1:] = s[:, 1:] != s[:, :-1]
+    first = np.maximum.accumulate(np.where(new, positions, 0), axis=1)  # start of each tie group
+    last_new = np.ones_like(new)
+    last_new[:, :-1] = new[:, 1:]
+    last = np.minimum.accumulate(np.where(last_new, positions, x.shape[1])[:, ::-1], axis=1)[
+        :, ::-1
+    ]  # end of each tie group
+    ranks = np.empty_like(s, dtype=np.float64)
+    np.put_along_axis(ranks, order, (first + last) / 2 + 1, axis=1)
+    return ranks
+
+
+def _spearman_rows(x: np.ndarray, y: np.ndarray, y_ranked: bool = False) -> np.ndarray:
+    """Spearman correlation of each row of ``x`` with the same row of ``y``, both ``(B, P)``
+    (``y_ranked``: ``y`` holds ranks already, centred or not)."""
+    rx, ry = _rank_rows(x), (y if y_ranked else _rank_rows(y))
+    rx -= rx.mean(1, keepdims=True)
+    ry = ry - ry.mean(1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):  # a resample of one repeated pair: nan
+        return (rx * ry).sum(1) / np.sqrt((rx**2).sum(1) * (ry**2).sum(1))
+
+
+@dataclass(frozen=True)
+class BootstrapResult:
+    """Spearman correlations and their 95% bootstrap intervals over the rated pairs."""
+
+    rho: dict[str, float]
+    interval: dict[str, tuple[float, float]]  # method -> (2.5%, 97.5%) percentiles
+    difference: dict[tuple[str, str], tuple[float, float, float]]  # (a, b) -> rho_a - rho_b, CI
+    pairs: int
+
+    def above_chance(self, method: str) -> bool:
+        """Whether the method's 95% interval lies above 0 (what unrelated vectors score)."""
+        return self.interval[method][0] > 0
+
+    def better(self, a: str, b: str) -> bool:
+        """Whether ``a`` beats ``b``: the 95% interval of ``rho_a - rho_b`` lies above 0."""
+        if (a, b) in self.difference:
+            return self.difference[(a, b)][1] > 0
+        return self.difference[(b, a)][2] < 0  # KeyError if the pair was not compared
+
+
+def similarity_bootstrap(
+    vectors: Mapping[str, torch.Tensor],
+    index: WordIndex,
+    pairs: Sequence[Pair],
+    compare: Sequence[tuple[str, str]] = (),
+    resamples: int = 1000,
+    seed: int = 0,
+) -> BootstrapResult:
+    """Spearman correlations of several methods on the same covered pairs, with their uncertainty.
+
+    The pairs are resampled with replacement ``resamples`` times; every method is scored on the
+    *same* resamples, so the interval of a difference between two methods is a paired one (much
+    narrower than the two intervals side by side suggest).
+
+    Args:
+        vectors: method name -> ``(V, C)`` vectors, all in the row order of ``index``.
+        index: word -> row.
+        pairs: ``(word, word, score)`` triples; those with an unknown word are skipped.
+        compare: ``(a, b)`` method pairs whose difference ``rho_a - rho_b`` gets an interval.
+
+    >>> v = {"good": torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]])}
+    >>> pairs = [("a", "b", 9.0), ("a", "c", 1.0), ("b", "d", 2.0), ("c", "d", 8.0), ("a", "d", 1.5)]
+    >>> r = similarity_bootstrap(v, {w: i for i, w in enumerate("abcd")}, pairs, resamples=200)
+    >>> round(r.rho["good"], 3), r.pairs
+    (0.975, 5)
+    """
+    kept = covered_pairs(pairs, index)
+    if len(kept) < 3:
+        raise ValueError(f"only {len(kept)} of {len(pairs)} pairs are covered by the vocabulary")
+    a = torch.tensor([index[p[0]] for p in kept])
+    b = torch.tensor([index[p[1]] for p in kept])
+    human = np.array([p[2] for p in kept], dtype=np.float64)
+    cosines = {m: (_unit(v)[a] * _unit(v)[b]).sum(-1).double().numpy() for m, v in vectors.items()}
+    draw = np.random.default_rng(seed).integers(0, len(kept), size=(resamples, len(kept)))
+    human_ranks = _rank_rows(human[draw])  # the same resamples for every method
+    boot = {m: _spearman_rows(c[draw], human_ranks, y_ranked=True) for m, c in cosines.items()}
+
+    def ci(x: np.ndarray) -> tuple[float, float]:
+        low, high = np.nanpercentile(x, [2.5, 97.5])
+        return float(low), float(high)
+
+    rho = {m: spearman(c, human) for m, c in cosines.items()}
+    difference = {(m, n): (rho[m] - rho[n], *ci(boot[m] - boot[n])) for m, n in compare}
+    return BootstrapResult(rho, {m: ci(x) for m, x in boot.items()}, difference, len(kept))
 
 
 def covered_pairs(pairs: Sequence[Pair], *vocabularies: WordIndex) -> list[Pair]:

@@ -1,4 +1,5 @@
-"""Checkers for chapter 01 (word embeddings): PPMI, the negative-sampling loss, nearest neighbours."""
+"""Checkers for chapter 01 (word embeddings): PPMI, the negative-sampling loss, nearest neighbours,
+and the CBOW loss."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from coursekit.embeddings.evaluate import nearest_neighbours
 from coursekit.embeddings.word2vec import negative_sampling_loss
 from coursekit.exercises.core import Exercise, ExerciseResult
 
-__all__ = ["check_most_similar", "check_ppmi", "check_sgns_loss"]
+__all__ = ["check_cbow_loss", "check_most_similar", "check_ppmi", "check_sgns_loss"]
 
 
 def _reference_ppmi(counts: torch.Tensor) -> torch.Tensor:
@@ -51,6 +52,35 @@ def check_ppmi(ppmi_fn: Callable[[torch.Tensor], torch.Tensor]) -> ExerciseResul
     return ex.result
 
 
+def _scalar_loss(ex: Exercise, loss_fn: Callable, *inputs: torch.Tensor) -> torch.Tensor:
+    """Call a learner's loss on copies of ``inputs``; it must return a scalar tensor."""
+    out = ex.call(loss_fn, *(x.clone() for x in inputs))
+    ex.check_type(out, torch.Tensor)
+    ex.check(
+        out.dim() == 0,
+        f"the loss should be a scalar (the mean over the batch), got shape {tuple(out.shape)}.",
+    )
+    return out
+
+
+def _check_stable(ex: Exercise, loss_fn: Callable, *inputs: torch.Tensor) -> None:
+    """The loss must stay finite when every dot product is large."""
+    big = ex.call(loss_fn, *(x * 30 for x in inputs))
+    ex.check(
+        bool(torch.isfinite(big)),
+        "with large dot products the loss is inf or nan: torch.log(torch.sigmoid(x)) "
+        "underflows to log(0). Use torch.nn.functional.logsigmoid(x).",
+    )
+
+
+def _wrong_sign(v: torch.Tensor, u: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
+    """The negative-sampling loss with the noise words' sign forgotten: log σ(+u_k·v)."""
+    return (
+        -torch.nn.functional.logsigmoid((v * u).sum(-1))
+        - torch.nn.functional.logsigmoid(torch.einsum("bkc,bc->bk", n, v)).sum(-1)
+    ).mean()
+
+
 def check_sgns_loss(
     loss_fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor],
 ) -> ExerciseResult:
@@ -63,17 +93,9 @@ def check_sgns_loss(
             torch.randn(3, 4, generator=g),
             torch.randn(3, 5, 4, generator=g),
         )
-        out = ex.call(loss_fn, v.clone(), u.clone(), n.clone())
-        ex.check_type(out, torch.Tensor)
-        ex.check(
-            out.dim() == 0,
-            f"the loss should be a scalar (the mean over the batch), got shape {tuple(out.shape)}.",
-        )
+        out = _scalar_loss(ex, loss_fn, v, u, n)
         expected = negative_sampling_loss(v, u, n)
-        wrong_sign = (
-            -torch.nn.functional.logsigmoid((v * u).sum(-1))
-            - torch.nn.functional.logsigmoid(torch.einsum("bkc,bc->bk", n, v)).sum(-1)
-        ).mean()
+        wrong_sign = _wrong_sign(v, u, n)
         ex.check(
             not torch.allclose(out.double(), wrong_sign.double(), atol=1e-5),
             "the negatives need a minus sign inside the sigmoid: log σ(-u_k·v_c). A noise word "
@@ -84,12 +106,7 @@ def check_sgns_loss(
             "this is the sum over the batch; take the mean over the B pairs.",
         )
         ex.check_close(out, expected, "values differ from the negative-sampling loss", atol=1e-5)
-        big = ex.call(loss_fn, v * 30, u * 30, n * 30)
-        ex.check(
-            bool(torch.isfinite(big)),
-            "with large dot products the loss is inf or nan: torch.log(torch.sigmoid(x)) "
-            "underflows to log(0). Use torch.nn.functional.logsigmoid(x).",
-        )
+        _check_stable(ex, loss_fn, v, u, n)
     return ex.result
 
 
@@ -129,4 +146,55 @@ def check_most_similar(
         ex.check(out == expected, f"expected {expected} (most similar first), got {out}.")
         out2 = ex.call(most_similar, vectors.clone(), list(words), "car", 1)
         ex.check(out2 == ["truck"], f"for 'car' with k=1 expected ['truck'], got {out2}.")
+    return ex.result
+
+
+def check_cbow_loss(
+    loss_fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor],
+) -> ExerciseResult:
+    """01.4: ``loss_fn(v_context, u_o, u_neg)`` with shapes ``(B, W, C)``, ``(B, C)``, ``(B, K, C)``:
+    CBOW with negative sampling, the mean over the batch of ``-log σ(u_o·h) - Σ_k log σ(-u_k·h)``
+    where ``h`` is the *mean* of the ``W`` context vectors."""
+    with Exercise("01.4 CBOW loss") as ex:
+        g = torch.Generator().manual_seed(1)
+        ctx, u, n = (
+            torch.randn(3, 4, 5, generator=g),  # (B, W, C): 4 context words
+            torch.randn(3, 5, generator=g),
+            torch.randn(3, 6, 5, generator=g),
+        )
+        out = _scalar_loss(ex, loss_fn, ctx, u, n)
+        out = out.double()
+        expected = negative_sampling_loss(ctx.mean(1), u, n).double()
+
+        def matches(other: torch.Tensor) -> bool:
+            return bool(torch.allclose(out, other.double(), atol=1e-5))
+
+        ex.check(
+            not matches(negative_sampling_loss(ctx.sum(1), u, n)),
+            "this sums the context vectors; CBOW *averages* them, h = (1/W) Σ_j v_j, so that the "
+            "size of h does not depend on how many context words there are.",
+        )
+        ex.check(
+            not matches(negative_sampling_loss(ctx[:, 0], u, n))
+            and not matches(negative_sampling_loss(ctx[:, -1], u, n)),
+            "this uses one context word only; CBOW predicts the centre from the mean of *all* W "
+            "context vectors (dimension 1 of v_context).",
+        )
+        ex.check(
+            not matches(negative_sampling_loss(ctx.mean(1), u, n, reduction="sum")),
+            "this is the sum over the batch; take the mean over the B examples.",
+        )
+        wrong_sign = _wrong_sign(ctx.mean(1), u, n)
+        ex.check(
+            not matches(wrong_sign),
+            "the negatives need a minus sign inside the sigmoid: log σ(-u_k·h).",
+        )
+        ex.check_close(
+            out,
+            expected,
+            "values differ from CBOW's loss: h = v_context.mean(dim=1), then the negative-sampling "
+            "loss of 01.2 with h in place of v_c",
+            atol=1e-5,
+        )
+        _check_stable(ex, loss_fn, ctx, u, n)
     return ex.result

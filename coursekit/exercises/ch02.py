@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 
@@ -68,13 +69,44 @@ def check_perplexity(perplexity: Callable[[Sequence[float]], float]) -> Exercise
             f"expected {expected:.4f}, got {got:.4f}: perplexity = exp(-(1/N) Σ log p_t) "
             "(or 2 to the power of the mean negative log2).",
         )
-        long = float(ex.call(perplexity, [0.5] * 5000 + [0.01] * 5000))
+        long = ex.call(_underflow_named(perplexity), [0.5] * 5000 + [0.01] * 5000)
         ex.check(
-            math.isfinite(long) and abs(long - math.sqrt(200)) < 1e-6 * long,
-            f"for 10,000 tokens the result is {long}: multiplying probabilities underflows to 0. "
-            "Add log-probabilities instead.",
+            long is not _UNDERFLOW,
+            "for 10,000 tokens your function divides by zero: the product of 10,000 probabilities "
+            "underflows to 0.0 (0.5^5000 · 0.01^5000 is about 1e-11505; the smallest float is "
+            "about 1e-308), and 0.0 ** (-1/N) or 1 / 0.0 fails. Add log-probabilities instead: "
+            "exp(-mean(log p)).",
+        )
+        long = float(long)
+        ex.check(
+            math.isfinite(long) and long > 0,
+            f"for 10,000 tokens the result is {long}: the product of 10,000 probabilities "
+            "underflows to 0.0 (about 1e-11505 is far below the smallest float, about 1e-308). "
+            "Add log-probabilities instead: exp(-mean(log p)).",
+        )
+        ex.check(
+            abs(long - math.sqrt(200)) < 1e-6 * long,
+            f"for 10,000 tokens (5,000 with p = 0.5, 5,000 with p = 0.01) expected "
+            f"{math.sqrt(200):.4f}, got {long:.4f}.",
         )
     return ex.result
+
+
+_UNDERFLOW = object()  # what a product of probabilities that reached 0.0 raised on
+
+
+def _underflow_named(perplexity: Callable[[Sequence[float]], float]) -> Callable:
+    """``perplexity`` with a ZeroDivisionError turned into a marker, so the checker can say that
+    the product of the probabilities underflowed instead of showing the bare error."""
+
+    @functools.wraps(perplexity)
+    def guarded(probs: Sequence[float]) -> float | object:
+        try:
+            return perplexity(probs)
+        except ZeroDivisionError:
+            return _UNDERFLOW
+
+    return guarded
 
 
 def _toy_bigram() -> NGramLM:
@@ -86,7 +118,7 @@ def check_sentence_logprob(
     sentence_logprob: Callable[[Callable[[str, str], float], Sequence[str]], float],
 ) -> ExerciseResult:
     """02.3: ``sentence_logprob(bigram_prob, words)``: the chain rule with a bigram model,
-    ``Σ_t log P(w_t | w_{t-1})`` over the words *and* ``</s>``, starting from ``<s>``.
+    ``Σ_t log P(w_t | w_{t-1})`` over the words *and* ``<eos>``, starting from ``<bos>``.
     ``bigram_prob(word, previous)`` gives one probability."""
     with Exercise("02.3 the chain rule") as ex:
         lm = _toy_bigram()
@@ -102,21 +134,25 @@ def check_sentence_logprob(
             f"return one number (a log-probability), got {type(got).__name__}.",
         )
         got = float(got)
-        ex.check(got < 0, f"a log-probability is negative, got {got:.4f}: return log P, not P.")
+        ex.check(
+            got < 0,
+            f"the log-probability of a sentence is negative (its probability is below 1), got "
+            f"{got:.4f}: return log P, the sum of the log-probabilities, not P.",
+        )
         no_end = expected - math.log(lm.prob(EOS, ["ran"]))
         ex.check(
             abs(got - no_end) > 1e-9,
-            "the end-of-sentence token is missing: add log P(</s> | last word), or the model "
+            "the end-of-sentence token is missing: add log P(<eos> | last word), or the model "
             "never says where a sentence stops.",
         )
         no_start = expected - math.log(lm.prob("the", [BOS]))
         ex.check(
             abs(got - no_start) > 1e-9,
-            "the first word is missing: predict it from the start token, log P(w_1 | <s>).",
+            "the first word is missing: predict it from the start token, log P(w_1 | <bos>).",
         )
         ex.check(
             abs(got - expected) < 1e-9,
             f"expected {expected:.4f}, got {got:.4f}: sum log bigram_prob(w_t, w_(t-1)) over "
-            "<s> w_1 … w_T </s>.",
+            "<bos> w_1 … w_T <eos>.",
         )
     return ex.result
