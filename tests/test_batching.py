@@ -134,3 +134,30 @@ def test_end_to_end_on_bundled_pairs_and_labels():
         encode_labelled([("x", "neutral")], chars, labels)
     batch = ClassificationCollate(max_len=64)(items[:4])
     assert batch.ids.shape[0] == 4 and batch.ids.shape[1] <= 64
+
+
+def test_sharded_loaders_split_every_epoch_between_the_ranks():
+    ds = LMWindows(torch.arange(250), seq_len=5)  # 49 windows: 25 per rank (one repeated)
+    loaders = [make_loader(ds, 4, shuffle=True, seed=3, num_replicas=2, rank=r) for r in (0, 1)]
+    epochs = []
+    for epoch in (0, 1):
+        seen = []
+        for loader in loaders:
+            loader.sampler.set_epoch(epoch)
+            seen.append([int(x[0]) // 5 for xs, _ in loader for x in xs])
+        assert len(seen[0]) == len(seen[1]) == 25
+        assert set(seen[0]) | set(seen[1]) == set(range(49))
+        assert len(set(seen[0]) & set(seen[1])) <= 1  # only the padding sample
+        epochs.append(seen)
+    assert epochs[0] != epochs[1]  # set_epoch reshuffles
+    with pytest.raises(ValueError, match="num_replicas and rank together"):
+        make_loader(ds, 4, rank=1)
+
+
+def test_batches_move_with_their_tensors():
+    meta = torch.device("meta")
+    s2s = Seq2SeqCollate()([([5, 6], [7])]).to(meta, non_blocking=True)
+    cls = ClassificationCollate()([([4, 5], 1)]).to(meta)
+    assert (
+        {t.device for t in vars(s2s).values()} == {meta} == {t.device for t in vars(cls).values()}
+    )

@@ -201,6 +201,8 @@ def _source(kind: str):
     """A fresh batch source of each kind, as a new process would build it: (batches, generators)."""
     if kind == "make_loader":
         return make_loader(WINDOWS, 5, shuffle=True, seed=3), ()
+    if kind == "sharded":  # rank 1 of 2 under DDP: a DistributedSampler told each epoch
+        return make_loader(WINDOWS, 3, shuffle=True, seed=3, num_replicas=2, rank=1), ()
     if kind == "dataloader":
         return DataLoader(WINDOWS, batch_size=5, shuffle=True), ()
     if kind == "list":

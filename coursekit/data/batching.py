@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 __all__ = [
     "ClassificationBatch",
@@ -232,9 +232,9 @@ class Seq2SeqBatch:
     tgt_out: torch.Tensor
     tgt_mask: torch.Tensor
 
-    def to(self, device: torch.device | str) -> Seq2SeqBatch:
-        """The same batch on ``device``."""
-        return Seq2SeqBatch(*(t.to(device) for t in self.__dict__.values()))
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> Seq2SeqBatch:
+        """The same batch on ``device`` (what :func:`coursekit.train.train` calls)."""
+        return Seq2SeqBatch(*(t.to(device, non_blocking=non_blocking) for t in vars(self).values()))
 
 
 @dataclass(frozen=True)
@@ -280,10 +280,10 @@ class ClassificationBatch:
     mask: torch.Tensor
     labels: torch.Tensor
 
-    def to(self, device: torch.device | str) -> ClassificationBatch:
-        """The same batch on ``device``."""
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> ClassificationBatch:
+        """The same batch on ``device`` (what :func:`coursekit.train.train` calls)."""
         return ClassificationBatch(
-            self.ids.to(device), self.mask.to(device), self.labels.to(device)
+            *(t.to(device, non_blocking=non_blocking) for t in vars(self).values())
         )
 
 
@@ -330,28 +330,56 @@ def make_loader(
     collate_fn: Callable[[list], Any] | None = None,
     num_workers: int = 0,
     drop_last: bool = False,
+    num_replicas: int | None = None,
+    rank: int | None = None,
 ) -> DataLoader:
     """A ``DataLoader`` whose order (and workers' random state) depends only on ``seed``.
 
+    :func:`coursekit.train.train` saves the loader's generator in its checkpoints, so a resumed
+    run sees the same batches as an uninterrupted one.
+
     Args:
         dataset: any map-style dataset.
-        batch_size: ``B``.
+        batch_size: ``B`` (per process under DDP).
         shuffle: reshuffle every epoch, in an order fixed by ``seed``.
         seed: the seed of the loader's own generator.
         collate_fn: e.g. :class:`Seq2SeqCollate` or :class:`ClassificationCollate`.
         num_workers: worker processes (0 = load in the main process; same batches either way).
         drop_last: drop a last, smaller batch.
+        num_replicas, rank: shard every epoch over ``num_replicas`` processes (DDP): this one,
+            ``rank``, gets a disjoint ``1 / num_replicas`` of it (a ``DistributedSampler`` with
+            ``seed``; :func:`~coursekit.train.train` calls its ``set_epoch``). Default: from
+            ``torch.distributed`` when a group of more than one process is running, else no
+            sharding.
 
     >>> loader = make_loader(LMWindows(list(range(50)), 4), batch_size=3, shuffle=True, seed=1)
     >>> [x.shape for x, _ in loader][0]
     torch.Size([3, 4])
+    >>> half = make_loader(LMWindows(list(range(50)), 4), 3, num_replicas=2, rank=1)
+    >>> len(half.sampler), [x[0, 0].item() for x, _ in half]
+    (6, [4, 28])
     """
+    if (num_replicas is None) != (rank is None):
+        raise ValueError(
+            f"give num_replicas and rank together (got num_replicas={num_replicas}, rank={rank}),"
+            f" or neither to take them from torch.distributed"
+        )
+    dist = torch.distributed
+    grouped = dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+    if num_replicas is None and grouped:
+        num_replicas, rank = dist.get_world_size(), dist.get_rank()
+    sampler = None
+    if num_replicas is not None:
+        sampler = DistributedSampler(
+            dataset, num_replicas=num_replicas, rank=rank, shuffle=shuffle, seed=seed
+        )
     generator = torch.Generator()
     generator.manual_seed(seed)
     return DataLoader(
         dataset,
         batch_size=batch_size,
-        shuffle=shuffle,
+        shuffle=shuffle if sampler is None else False,
+        sampler=sampler,
         collate_fn=collate_fn,
         num_workers=num_workers,
         drop_last=drop_last,
