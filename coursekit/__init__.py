@@ -6,9 +6,15 @@ Start a chapter with ``device = coursekit.setup()``.
 
 from __future__ import annotations
 
-from coursekit._compat import EnvironmentProblem, check_python, import_torch
+from coursekit._compat import (
+    EnvironmentProblem,
+    check_python,
+    configure_openmp_waiting,
+    import_torch,
+)
 
 check_python()
+configure_openmp_waiting()  # before torch loads: OpenMP reads its wait settings only then
 import_torch()
 
 from coursekit.device import (  # noqa: E402

@@ -1,15 +1,53 @@
-"""Environment checks that run before anything heavy is imported.
+"""Environment checks and CPU settings that must happen before torch is imported.
 
 Each failure is one paragraph: what is wrong and the command that fixes it.
+
+CPU sharing (chapter 00): a kernel uses at most the cores its CPU affinity and its cgroup quota
+allow (at most 8 by default), and OpenMP threads that wait for work spin only briefly before they
+sleep, so two kernels on the same cores slow each other down by about half, not a hundred times.
+The waiting behaviour is read by the OpenMP library once, when torch loads, so
+:func:`configure_openmp_waiting` runs in ``import coursekit`` before torch is imported.
+
+Environment variables (all optional):
+
+- ``COURSEKIT_NUM_THREADS``: CPU threads for torch; overrides every default below.
+- ``COURSEKIT_SHARED=1``: set by an instructor for a whole server where many kernels share the
+  cores (JupyterHub). Each kernel then defaults to 1 CPU thread and sets
+  ``OMP_WAIT_POLICY=PASSIVE`` (idle threads sleep at once). ``0`` or unset: off.
+- ``OMP_WAIT_POLICY``, ``GOMP_SPINCOUNT``: if either is set, coursekit leaves both alone.
+  Otherwise it sets ``GOMP_SPINCOUNT`` to :data:`DEFAULT_SPINCOUNT` (GNU OpenMP, used by torch's
+  Linux wheels, would spin 300000 times, a few milliseconds, before sleeping).
+- ``LOCAL_WORLD_SIZE`` (set by ``torchrun``): the processes on this machine share its cores.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
+import warnings
+from collections.abc import Iterator, MutableMapping
+from pathlib import Path, PurePosixPath
 from types import ModuleType
 
-__all__ = ["MIN_PYTHON", "MIN_TORCH", "EnvironmentProblem", "check_python", "import_torch"]
+__all__ = [
+    "DEFAULT_SPINCOUNT",
+    "MAX_DEFAULT_THREADS",
+    "MIN_PYTHON",
+    "MIN_TORCH",
+    "SHARED_ENV",
+    "THREADS_ENV",
+    "EnvironmentProblem",
+    "available_cores",
+    "cgroup_cpu_limit",
+    "check_python",
+    "configure_openmp_waiting",
+    "default_threads",
+    "import_torch",
+    "openmp_waiting",
+    "requested_threads",
+    "shared_machine",
+]
 
 MIN_PYTHON = (3, 10)
 MIN_TORCH = (2, 2)
@@ -66,3 +104,195 @@ def import_torch(minimum: tuple[int, int] = MIN_TORCH) -> ModuleType:
             f"PyTorch {have} is too old; coursekit needs torch {need} or newer. {_FIX}"
         )
     return torch
+
+
+# --- CPU budget: affinity, cgroup quota, torchrun, shared servers ---------------------------
+
+THREADS_ENV = "COURSEKIT_NUM_THREADS"
+SHARED_ENV = "COURSEKIT_SHARED"
+MAX_DEFAULT_THREADS = 8
+# Spins before an idle GNU OpenMP thread sleeps (libgomp's own default: 300000, a few ms).
+# Chosen with scripts/bench_shared_cpu.py; see the numbers in its docstring.
+DEFAULT_SPINCOUNT = 10000
+_WAIT_VARS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
+
+# Module attributes so that tests can point them at fake files.
+_PROC_CGROUP = Path("/proc/self/cgroup")
+_CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+# What configure_openmp_waiting() found or did, for the doctor.
+_waiting = "not configured (coursekit.configure_openmp_waiting() has not run)"
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _ancestors(root: Path, cgroup: str) -> Iterator[Path]:
+    """``root/a/b``, ``root/a``, ``root``: a parent's quota limits every cgroup below it."""
+    parts = [p for p in PurePosixPath(cgroup).parts if p != "/"]
+    for end in range(len(parts), -1, -1):
+        yield root.joinpath(*parts[:end])
+
+
+def cgroup_cpu_limit() -> float | None:
+    """CPUs this process's cgroup quota allows (``1.5`` = one and a half), or None for no quota.
+
+    Reads cgroup v2 ``cpu.max`` (``"150000 100000"``; ``"max ..."`` = no limit) and cgroup v1
+    ``cpu.cfs_quota_us`` / ``cpu.cfs_period_us`` (quota ``-1`` = no limit) for the process's
+    cgroup and each of its parents; the smallest limit wins. Containers (Docker ``--cpus``,
+    Kubernetes CPU limits) and JupyterHub spawners set these.
+    """
+    v2, v1 = "", ""
+    for line in (_read(_PROC_CGROUP) or "").splitlines():
+        hierarchy, _, rest = line.partition(":")
+        controllers, _, path = rest.partition(":")
+        if hierarchy == "0" and not controllers:
+            v2 = path
+        elif "cpu" in controllers.split(","):
+            v1 = path
+    limits = []
+    for folder in _ancestors(_CGROUP_ROOT, v2):
+        quota, _, period = (_read(folder / "cpu.max") or "max").partition(" ")
+        if quota.isdigit() and period.strip().isdigit() and int(period) > 0:
+            limits.append(int(quota) / int(period))
+    for mount in ("cpu", "cpu,cpuacct", "cpuacct,cpu"):
+        for folder in _ancestors(_CGROUP_ROOT / mount, v1):
+            quota = _read(folder / "cpu.cfs_quota_us") or "-1"
+            period = _read(folder / "cpu.cfs_period_us") or "0"
+            if quota.isdigit() and period.isdigit() and int(quota) > 0 and int(period) > 0:
+                limits.append(int(quota) / int(period))
+    return min(limits, default=None)
+
+
+def available_cores() -> int:
+    """Whole cores this process may use: its CPU affinity, capped by the cgroup quota.
+
+    A quota of 1.5 CPUs counts as 1 core (rounded down, at least 1): a second thread would be
+    throttled, not faster.
+    """
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        cores = os.cpu_count() or 1
+    limit = cgroup_cpu_limit()
+    if limit is not None:
+        cores = min(cores, int(limit))
+    return max(1, cores)
+
+
+def _flag(environ: MutableMapping[str, str], name: str) -> bool:
+    raw = environ.get(name, "").strip().lower()
+    if raw in _TRUE:
+        return True
+    if raw in _FALSE:
+        return False
+    raise EnvironmentProblem(
+        f"${name}={raw!r} is neither on nor off; set it to 1 (many kernels share this machine) "
+        f"or 0, or unset it."
+    )
+
+
+def shared_machine(environ: MutableMapping[str, str] | None = None) -> bool:
+    """True when ``$COURSEKIT_SHARED`` says many kernels share this machine's cores."""
+    return _flag(os.environ if environ is None else environ, SHARED_ENV)
+
+
+def default_threads(environ: MutableMapping[str, str] | None = None) -> int:
+    """Threads when ``$COURSEKIT_NUM_THREADS`` is unset.
+
+    1 on a shared server (``$COURSEKIT_SHARED=1``); else the available cores divided among the
+    ``$LOCAL_WORLD_SIZE`` processes ``torchrun`` started on this machine (at least 1), at most
+    :data:`MAX_DEFAULT_THREADS`.
+    """
+    environ = os.environ if environ is None else environ
+    if shared_machine(environ):
+        return 1
+    cores = available_cores()
+    local = environ.get("LOCAL_WORLD_SIZE", "").strip()
+    if local.isdigit() and int(local) > 1:
+        cores = max(1, cores // int(local))
+    return min(cores, MAX_DEFAULT_THREADS)
+
+
+def requested_threads(environ: MutableMapping[str, str] | None = None) -> int:
+    """``$COURSEKIT_NUM_THREADS`` if set (checked), else :func:`default_threads`."""
+    environ = os.environ if environ is None else environ
+    raw = environ.get(THREADS_ENV, "").strip()
+    if not raw:
+        return default_threads(environ)
+    if not raw.isdigit() or int(raw) < 1:
+        raise EnvironmentProblem(
+            f"${THREADS_ENV}={raw!r} is not a positive whole number of threads; set it "
+            f"to e.g. 2, or unset it to use the available cores."
+        )
+    return int(raw)
+
+
+def configure_openmp_waiting(
+    environ: MutableMapping[str, str] | None = None, torch_loaded: bool | None = None
+) -> dict[str, str]:
+    """Make idle OpenMP threads sleep soon instead of spinning; return the variables set.
+
+    Must run before torch is imported: the OpenMP library reads these variables once, when it
+    loads. Sets nothing when the user set ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT``. Otherwise
+    sets ``OMP_WAIT_POLICY=PASSIVE`` on a shared server (``$COURSEKIT_SHARED=1``), else
+    ``GOMP_SPINCOUNT`` = :data:`DEFAULT_SPINCOUNT`. When torch was already imported it is too
+    late: it sets nothing and warns (once per process) if this process would run more than one
+    thread.
+
+    >>> env = {}; configure_openmp_waiting(env, torch_loaded=False) == env == {"GOMP_SPINCOUNT": "10000"}
+    True
+    """
+    environ = os.environ if environ is None else environ
+    torch_loaded = "torch" in sys.modules if torch_loaded is None else torch_loaded
+    mine = {k: environ[k] for k in _WAIT_VARS if environ.get(k, "").strip()}
+    if mine:
+        _record(environ, " ".join(f"{k}={v}" for k, v in mine.items()) + " (set outside coursekit)")
+        return {}
+    shared = shared_machine(environ)
+    wanted = (
+        {"OMP_WAIT_POLICY": "PASSIVE"} if shared else {"GOMP_SPINCOUNT": str(DEFAULT_SPINCOUNT)}
+    )
+    setting = " ".join(f"{k}={v}" for k, v in wanted.items())
+    if torch_loaded:
+        _record(
+            environ,
+            f"OpenMP's defaults (idle threads spin for milliseconds): torch was imported before "
+            f"coursekit, too late for {setting}",
+        )
+        try:
+            threads = requested_threads(environ)
+        except EnvironmentProblem:  # reported by configure_threads()
+            threads = 2
+        if threads > 1:
+            warnings.warn(
+                f"torch was imported before coursekit, so coursekit could not set {setting} in "
+                f"time: this process's idle OpenMP threads spin for a few milliseconds before "
+                f"sleeping, which slows it, and every other kernel on these cores, many times "
+                f"over when the cores are shared. Restart the kernel and run `import coursekit` "
+                f"before `import torch`, or set {setting} in the environment that starts Jupyter.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        return {}
+    environ.update(wanted)
+    why = f"${SHARED_ENV}=1" if shared else "coursekit's default"
+    how = "sleep at once" if shared else "spin briefly, then sleep"
+    _record(environ, f"{setting} ({why}: idle threads {how})")
+    return wanted
+
+
+def _record(environ: MutableMapping[str, str], text: str) -> None:
+    global _waiting
+    if environ is os.environ:  # not when a test passes its own mapping
+        _waiting = text
+
+
+def openmp_waiting() -> str:
+    """One line for the doctor: how this process's idle OpenMP threads wait, and who chose it."""
+    return _waiting

@@ -6,7 +6,11 @@ Library code never calls ``.cuda()``: it takes the device from the tensors it is
 Environment variables (all optional):
 
 - ``COURSEKIT_DEVICE``: ``auto`` (default: cuda > mps > cpu), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
-- ``COURSEKIT_NUM_THREADS``: CPU threads for torch (default: the cores this process may use, at most 8).
+  Under ``torchrun`` (``$LOCAL_RANK`` set), ``auto`` and ``cuda`` mean ``cuda:$LOCAL_RANK``.
+- ``COURSEKIT_NUM_THREADS``: CPU threads for torch (default: the cores this process may use,
+  after CPU affinity and the cgroup quota, shared among ``torchrun``'s processes on this machine,
+  at most 8; 1 when ``COURSEKIT_SHARED=1``).
+- ``COURSEKIT_SHARED=1``: many kernels share this server's cores: see :mod:`coursekit._compat`.
 """
 
 from __future__ import annotations
@@ -19,23 +23,33 @@ import time
 import numpy as np
 import torch
 
-from coursekit._compat import EnvironmentProblem
+from coursekit._compat import (
+    SHARED_ENV,
+    THREADS_ENV,
+    EnvironmentProblem,
+    available_cores,
+    cgroup_cpu_limit,
+    openmp_waiting,
+    requested_threads,
+)
 
 __all__ = [
     "DEVICE_ENV",
+    "SHARED_ENV",
     "THREADS_ENV",
     "autocast",
     "available_cores",
+    "cgroup_cpu_limit",
     "configure_threads",
     "get_device",
+    "local_rank",
+    "openmp_waiting",
     "seed_everything",
     "setup",
     "started_at",
 ]
 
 DEVICE_ENV = "COURSEKIT_DEVICE"
-THREADS_ENV = "COURSEKIT_NUM_THREADS"
-_MAX_DEFAULT_THREADS = 8
 
 # Set by setup(); run_report() measures the chapter's wall time from here.
 _started_at: float | None = None
@@ -49,8 +63,24 @@ def _accelerators() -> dict[str, bool]:
     }
 
 
+def local_rank() -> int | None:
+    """This process's ``$LOCAL_RANK`` under ``torchrun`` (its GPU on this machine), else None."""
+    raw = os.environ.get("LOCAL_RANK", "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit():
+        raise EnvironmentProblem(
+            f"$LOCAL_RANK={raw!r} is not a whole number. torchrun sets it for each process it "
+            f"starts; unset it when not running under torchrun."
+        )
+    return int(raw)
+
+
 def get_device(name: str | None = None) -> torch.device:
     """Return the device to use: ``name``, else ``$COURSEKIT_DEVICE``, else cuda > mps > cpu.
+
+    Under ``torchrun`` each process takes its own GPU: ``auto`` and ``cuda`` give
+    ``cuda:$LOCAL_RANK`` when CUDA is available.
 
     Args:
         name: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``.
@@ -66,6 +96,9 @@ def get_device(name: str | None = None) -> torch.device:
         name, source = os.environ.get(DEVICE_ENV, "auto"), f"${DEVICE_ENV}"
     choice = name.strip().lower()
     have = _accelerators()
+    rank = local_rank()
+    if choice in ("", "auto", "cuda") and rank is not None and have["cuda"]:
+        choice, source = f"cuda:{rank}", f"{source} and $LOCAL_RANK={rank} from torchrun"
     if choice in ("", "auto"):
         if have["cuda"]:
             return torch.device("cuda")
@@ -93,32 +126,16 @@ def get_device(name: str | None = None) -> torch.device:
     return torch.device(choice)
 
 
-def available_cores() -> int:
-    """Cores this process may run on (respects CPU affinity and container limits where visible)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # macOS, Windows
-        return max(1, os.cpu_count() or 1)
-
-
 def configure_threads(threads: int | None = None) -> int:
     """Set torch's CPU thread count and return it.
 
-    Default: ``$COURSEKIT_NUM_THREADS``, else the available cores (at most 8). More threads than
-    cores is much slower, not faster: two notebooks with 2 threads each on a 2-core machine run
-    about 10x slower than one after the other, so parallel test runs give each worker fewer threads.
+    Default: ``$COURSEKIT_NUM_THREADS``, else the cores this process may use (CPU affinity and
+    cgroup quota, see :func:`available_cores`) divided among ``torchrun``'s ``$LOCAL_WORLD_SIZE``
+    processes on this machine, at most 8; 1 on a shared server (``$COURSEKIT_SHARED=1``). More
+    threads than cores is much slower, not faster, so parallel test runs give each worker fewer.
     """
     if threads is None:
-        raw = os.environ.get(THREADS_ENV, "").strip()
-        if raw:
-            if not raw.isdigit() or int(raw) < 1:
-                raise EnvironmentProblem(
-                    f"${THREADS_ENV}={raw!r} is not a positive whole number of threads; set it "
-                    f"to e.g. 2, or unset it to use the available cores."
-                )
-            threads = int(raw)
-        else:
-            threads = min(available_cores(), _MAX_DEFAULT_THREADS)
+        threads = requested_threads()
     if threads < 1:
         raise ValueError(f"threads must be at least 1, got {threads}")
     torch.set_num_threads(threads)
@@ -168,6 +185,8 @@ def setup(
     global _started_at
     _started_at = time.perf_counter()
     chosen = get_device(device)
+    if chosen.type == "cuda" and chosen.index is not None:
+        torch.cuda.set_device(chosen)  # under torchrun: this rank's GPU, not every rank on GPU 0
     n = configure_threads(threads)
     seed_everything(seed)
     if verbose:

@@ -93,3 +93,67 @@ def test_setup_prints_one_line_and_returns_device(capsys, monkeypatch):
     report = coursekit.run_report()
     assert report.seconds is not None and report.seconds >= 0 and report.peak_mb > 0
     assert "Chapter run time" in repr(report)
+
+
+@pytest.fixture
+def four_gpus(monkeypatch):
+    """Pretend this machine has 4 CUDA devices (the tests only build torch.device objects)."""
+    from coursekit import device as device_module
+
+    monkeypatch.setattr(device_module, "_accelerators", lambda: {"cuda": True, "mps": False})
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+    monkeypatch.delenv(DEVICE_ENV, raising=False)
+
+
+def test_torchrun_gives_each_process_its_own_gpu(four_gpus, monkeypatch):
+    monkeypatch.setenv("LOCAL_RANK", "2")
+    assert get_device() == torch.device("cuda:2")
+    assert get_device("cuda") == torch.device("cuda:2")
+    assert get_device("cpu") == torch.device("cpu")
+    assert get_device("cuda:1") == torch.device("cuda:1")  # an explicit index wins
+    monkeypatch.setenv(DEVICE_ENV, "cuda")
+    assert get_device() == torch.device("cuda:2")
+    monkeypatch.delenv("LOCAL_RANK")
+    assert get_device() == torch.device("cuda")
+
+
+def test_torchrun_rank_without_its_gpu_is_explained(four_gpus, monkeypatch):
+    monkeypatch.setenv("LOCAL_RANK", "5")
+    with pytest.raises(EnvironmentProblem, match=r"LOCAL_RANK=5.*4 CUDA device"):
+        get_device()
+    monkeypatch.setenv("LOCAL_RANK", "first")
+    with pytest.raises(EnvironmentProblem, match=r"\$LOCAL_RANK='first' is not a whole number"):
+        get_device()
+
+
+def test_torchrun_on_cpu_shares_the_cores(monkeypatch):
+    from coursekit import _compat
+    from coursekit import device as device_module
+
+    monkeypatch.setattr(device_module, "_accelerators", lambda: {"cuda": False, "mps": False})
+    monkeypatch.setattr(_compat, "available_cores", lambda: 8)
+    monkeypatch.delenv(DEVICE_ENV, raising=False)
+    monkeypatch.delenv(THREADS_ENV, raising=False)
+    monkeypatch.delenv("COURSEKIT_SHARED", raising=False)
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "3")
+    before = torch.get_num_threads()
+    try:
+        assert get_device() == torch.device("cpu")
+        assert configure_threads() == 2 == torch.get_num_threads()  # 8 cores // 3 processes
+        monkeypatch.setenv("LOCAL_WORLD_SIZE", "12")
+        assert configure_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_setup_under_torchrun_makes_the_rank_gpu_current(four_gpus, monkeypatch):
+    chosen = []
+    monkeypatch.setattr(torch.cuda, "set_device", chosen.append)
+    monkeypatch.setenv("LOCAL_RANK", "3")
+    before = torch.get_num_threads()
+    try:
+        assert coursekit.setup(threads=1, verbose=False) == torch.device("cuda:3")
+    finally:
+        torch.set_num_threads(before)
+    assert chosen == [torch.device("cuda:3")]
