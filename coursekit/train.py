@@ -116,7 +116,22 @@ class History:
         if unknown:
             raise ValueError(f"History.from_dict: unknown fields {unknown}; known: {sorted(known)}")
         data = copy.deepcopy(dict(data))
+        if "lr_groups" not in data:  # older checkpoints kept the first group's only
+            data["lr_groups"] = [[lr] for lr in data.get("lr", [])]
         return cls(**{k: v if isinstance(v, dict) else list(v) for k, v in data.items()})
+
+    def rate(self, name: str) -> list[float]:
+        """``metrics[name]`` per second of each step, e.g. ``rate("tokens")`` for tokens/s
+        (a step's time is the gap since the previous one, evaluations included).
+
+        >>> History(step=[1, 2], seconds=[0.5, 1.5], metrics={"tokens": [100, 300]}).rate("tokens")
+        [200.0, 300.0]
+        """
+        if name not in self.metrics:
+            raise KeyError(f"no metric {name!r}; the history has {sorted(self.metrics)}")
+        gaps = [b - a for a, b in zip([0.0, *self.seconds], self.seconds, strict=False)]
+        values = self.metrics[name]
+        return [v / g if g > 0 else math.nan for v, g in zip(values, gaps, strict=True)]
 
     @property
     def last_valid_loss(self) -> float:
@@ -146,8 +161,9 @@ def _read(values: list) -> list[float]:
     tensors = [v for v in values if isinstance(v, Tensor)]
     if not tensors:
         return [float(v) for v in values]
-    dtype = torch.float32 if tensors[0].device.type == "mps" else torch.float64
-    read = iter(torch.stack([t.detach().to(dtype) for t in tensors]).tolist())
+    device = tensors[0].device
+    dtype = torch.float32 if device.type == "mps" else torch.float64  # MPS has no float64
+    read = iter(torch.stack([t.detach().to(device, dtype) for t in tensors]).tolist())
     return [next(read) if isinstance(v, Tensor) else float(v) for v in values]
 
 
@@ -320,6 +336,13 @@ def _dist() -> tuple[int, int]:
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
+
+
+def _any_rank(flag: bool, device: torch.device) -> bool:
+    """True on every rank when it is True on any (one synchronisation)."""
+    flag_t = torch.tensor(float(flag), device=device)
+    torch.distributed.all_reduce(flag_t, op=torch.distributed.ReduceOp.MAX)
+    return bool(flag_t.item())
 
 
 def _unwrap(model: nn.Module) -> nn.Module:
@@ -767,6 +790,8 @@ def _check_arguments(model: nn.Module, train_batches: Any, a: dict[str, Any]) ->
         raise TypeError(
             f"eval_fn must be a function model -> dict of metrics, got {a['eval_fn']!r}"
         )
+    if not isinstance(a["checkpoint"], (str, os.PathLike, Checkpoint, type(None))):
+        raise TypeError(f"checkpoint must be a file path or a Checkpoint, got {a['checkpoint']!r}")
     if a["checkpoint"] is None and a["checkpoint_every"] is not None:
         raise ValueError(f"checkpoint_every={a['checkpoint_every']} needs checkpoint=PATH")
     if isinstance(a["checkpoint"], Checkpoint) and a["checkpoint_every"] is not None:
@@ -860,7 +885,8 @@ def train(
         checkpoint: file (or a :class:`Checkpoint`) to save to every ``checkpoint_every`` steps
             and at the end.
         resume: continue from ``checkpoint`` if that file exists (else start and say so).
-        time_limit: stop after this many seconds of training (for equal-time comparisons).
+        time_limit: stop after this many seconds of training (for equal-time comparisons);
+            under DDP the ranks agree on when to stop (one synchronisation per step).
         seed: if given, seed Python, NumPy and torch with ``seed + rank`` when starting afresh.
         generators: ``torch.Generator`` objects the batches draw from, saved in checkpoints.
         device: where to train (default: where the model is).
@@ -995,8 +1021,10 @@ def train(
             extras = {name: value / accumulate for name, value in extras.items()}
         state.pending.append({"step": state.step, "loss": total, "norm": norm, "lrs": lrs,
                               "seconds": elapsed(), "extras": extras})  # fmt: skip
-        if time_limit is not None and elapsed() >= time_limit:
-            state.stop = True
+        if time_limit is not None:
+            state.stop = state.stop or elapsed() >= time_limit
+            if world > 1:  # the ranks' clocks differ: stop together or the others would hang
+                state.stop = _any_rank(state.stop, device)
         evaluating = valid_batches is not None and eval_every and state.step % eval_every == 0
         if state.step % log_every == 0 or state.step == steps or state.stop or evaluating:
             state.flush()

@@ -59,12 +59,14 @@ def _setup():
         ({"generators": [1]}, "generators must be torch.Generator"),
         ({"eval_fn": 3, "valid_batches": [_batch(0)]}, "eval_fn must be a function"),
         ({"valid_batches": 3}, "valid_batches must be a list"),
+        ({"valid_batches": iter([_batch(0)])}, "valid_batches must be a list"),
+        ({"checkpoint": 3}, "checkpoint must be a file path or a Checkpoint"),
     ],
 )
 def test_every_bad_setting_is_refused_with_a_clear_message(kwargs, message, tmp_path):
     model, opt = _setup()
     kwargs = {"optimizer": opt, "steps": 2, **kwargs}
-    if "checkpoint" in kwargs:
+    if isinstance(kwargs.get("checkpoint"), str):
         kwargs["checkpoint"] = tmp_path / kwargs["checkpoint"]
     with pytest.raises((ValueError, TypeError), match=message):
         train(model, _batch, **kwargs, **QUIET)
@@ -78,6 +80,8 @@ def test_bad_models_and_batch_sources_are_refused():
         train(nn.ReLU(), _batch, optimizer=opt, steps=1, **QUIET)
     with pytest.raises(TypeError, match="train_batches must be a function"):
         train(model, 42, optimizer=opt, steps=1, **QUIET)
+    with pytest.raises(TypeError, match="iterator, which can be walked only once"):
+        train(model, iter([_batch(0)]), optimizer=opt, steps=1, **QUIET)
     with pytest.raises(ValueError, match="train_batches gave no batches"):
         train(model, [], optimizer=opt, steps=1, **QUIET)  # once looped for ever
     with pytest.raises(ValueError, match=r"epochs=1 of 1 batch.*accumulate=2"):

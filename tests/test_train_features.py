@@ -140,6 +140,8 @@ def test_a_loss_function_may_return_extra_metrics_for_train_and_valid():
     assert len(history.metrics["accuracy"]) == len(history.step) == 6
     assert history.metrics["tokens"] == [48.0] * 6  # the mean over a step's micro-batches
     assert all(0 <= a <= 1 for a in history.metrics["accuracy"])
+    gaps = [b - a for a, b in zip([0.0, *history.seconds], history.seconds, strict=False)]
+    assert history.rate("tokens") == pytest.approx([48 / g for g in gaps])
     assert history.valid_step == [3, 6]
     assert history.valid_metrics["answer"] == [42.0, 42.0]
     model.eval()
@@ -152,10 +154,31 @@ def test_history_reads_old_checkpoints_and_round_trips():
     old = {"step": [1], "train_loss": [2.0], "lr": [0.1], "grad_norm": [1.0], "seconds": [0.5],
            "valid_step": [1], "valid_loss": [2.1], "valid_seconds": [0.6]}  # fmt: skip
     h = History.from_dict(old)
-    assert h.step == [1] and h.lr_groups == [] and h.metrics == {} and h.valid_metrics == {}
+    assert h.step == [1] and h.lr_groups == [[0.1]] and h.metrics == {} and h.valid_metrics == {}
     h.metrics["bleu"] = [0.3]
     again = History.from_dict(h.to_dict())
     assert again == h and again.metrics is not h.metrics
+
+
+def test_a_checkpoint_from_before_these_options_still_resumes(tmp_path):
+    ckpt = tmp_path / "old.pt"
+    model = _lm(dropout=0.2)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    full = train(model, _batch, optimizer=opt, steps=4, **QUIET)
+    model = _lm(dropout=0.2)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    train(model, _batch, optimizer=opt, steps=2, checkpoint=ckpt, **QUIET)
+    old = load_checkpoint(ckpt)  # strip what this version added
+    for key in ("model_keys", "rank_rng"):
+        del old[key]
+    del old["counters"]["accumulate"], old["counters"]["world_size"], old["rng"]["generators"]
+    for key in ("lr_groups", "metrics", "valid_metrics"):
+        del old["history"][key]
+    torch.save(old, ckpt)
+    model = _lm(dropout=0.2)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    resumed = train(model, _batch, optimizer=opt, steps=4, checkpoint=ckpt, resume=True, **QUIET)
+    assert resumed.train_loss == full.train_loss and resumed.lr_groups == [[0.1]] * 4
 
 
 # --- no host-device synchronisation every step ---------------------------------------------------
