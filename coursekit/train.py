@@ -421,10 +421,10 @@ def save_checkpoint(
     """
     state.flush()
     rng = _rng_state(state.generators)
-    rank_rng = None
+    ranks = None  # each rank's own random states, which differ (seed + rank)
     if state.world_size > 1:
-        rank_rng = [None] * state.world_size
-        torch.distributed.all_gather_object(rank_rng, rng)
+        ranks = [None] * state.world_size
+        torch.distributed.all_gather_object(ranks, {"rng": rng, "epoch_rng": state.epoch_rng})
     if state.rank != 0:
         return
     path = Path(path)
@@ -444,7 +444,7 @@ def save_checkpoint(
             "world_size": state.world_size,
         },
         "rng": rng,
-        "rank_rng": rank_rng,
+        "ranks": ranks,
         "epoch_rng": state.epoch_rng,
     }
     tmp = path.with_name(path.name + ".tmp")
@@ -693,15 +693,15 @@ def _restore(state: TrainState, saved: dict, train_batches: Any) -> None:
         counters["epoch"],
         counters["position"],
     )
-    state.epoch_rng = saved["epoch_rng"]
+    own = saved["ranks"][state.rank] if saved.get("ranks") else saved
+    state.epoch_rng = own["epoch_rng"]
     if not callable(train_batches) and state.epoch_rng is not None:
         # Re-create this epoch's iterator as it was made, then skip what was already used.
         _set_rng_state(state.epoch_rng, state.generators)
         state.iterator = _new_epoch(train_batches, state.epoch)
         for _ in range(state.position):
             next(state.iterator)
-    rank_rng = saved.get("rank_rng")
-    _set_rng_state(saved["rng"] if rank_rng is None else rank_rng[state.rank], state.generators)
+    _set_rng_state(own["rng"], state.generators)
 
 
 def _new_epoch(batches: Iterable, epoch: int) -> Any:

@@ -114,6 +114,28 @@ WORKER = textwrap.dedent(
     weights = torch.cat([p.detach().flatten() for p in model.module.parameters()])
     json.dump({"valid_loss": history.valid_loss, "ids": seen["ids"], "rand": seen["rand"],
                "saves": len(saves), "weights": weights.tolist()}, open(f"{out}/{rank}.json", "w"))
+
+    class StopAt3(Callback):
+        def on_step_end(self, state):
+            if state.step == 3:
+                raise KeyboardInterrupt
+
+    def again(**kw):  # the same run in a fresh model, loader and optimizer
+        torch.manual_seed(0)
+        model = nn.parallel.DistributedDataParallel(RecurrentLM(config))
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        train(model, make_loader(windows, 4, shuffle=True, seed=2), loss_fn=loss, optimizer=opt,
+              steps=4, valid_batches=valid, eval_every=2, seed=10, checkpoint=f"{out}/re.pt",
+              checkpoint_every=2, progress=False, live_plot=False, **kw)
+        return torch.cat([p.detach().flatten() for p in model.module.parameters()])
+
+    full = again()  # (the Spy above drew a random number: that run is not the reference)
+    try:
+        again(callbacks=[StopAt3()])
+    except KeyboardInterrupt:
+        pass
+    torch.manual_seed(1000 + rank)  # other random states than the interrupted run's
+    assert torch.equal(again(resume=True), full), "the resumed run differs"
     dist.destroy_process_group()
     """
 )
@@ -137,9 +159,7 @@ def test_two_gloo_ranks_share_the_work_and_rank_0_writes(tmp_path):
     assert "4/4" in outputs[0][1] and "4/4" not in outputs[1][1]  # the progress bar: rank 0
     assert (r0["saves"], r1["saves"]) == (3, 0)  # steps 2 and 4 and the end, by rank 0 only
     payload = load_checkpoint(tmp_path / "ddp.pt")
-    assert len(payload["rank_rng"]) == 2 and not any(
-        k.startswith("module.") for k in payload["model"]
-    )
+    assert len(payload["ranks"]) == 2 and not any(k.startswith("module.") for k in payload["model"])
     assert r0["weights"] == r1["weights"]  # DDP kept the replicas equal
     assert len(r0["ids"]) == len(r1["ids"]) == 16 and not set(r0["ids"]) & set(r1["ids"])
     assert (r0["rand"], r1["rand"]) == (_rand(10), _rand(11))  # seed + rank
