@@ -1,15 +1,34 @@
-"""Checkers for chapter 04 (LSTM): one LSTM step, the article's example fixed, parameter count."""
+"""Checkers for chapter 04 (LSTM): one LSTM step, the forget-gate bias, parameter count."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import torch
 from torch import nn
 
 from coursekit.exercises.core import Exercise, ExerciseResult
 
-__all__ = ["check_fixed_article_lstm", "check_lstm_num_parameters", "check_lstm_step"]
+__all__ = ["check_forget_bias", "check_lstm_num_parameters", "check_lstm_step", "reject_trivial"]
+
+
+def reject_trivial(
+    ex: Exercise, value: Any, inputs: Mapping[str, torch.Tensor], what: str = "the result"
+) -> None:
+    """Fail with a named message when ``value`` is all zeros or one of ``inputs`` unchanged.
+
+    These are the answers a placeholder gives (``torch.zeros_like(h)``, ``return h``); the
+    value checks would reject them too, but with a message about a difference, not the cause.
+    """
+    if not isinstance(value, torch.Tensor):
+        return
+    if value.numel() and not bool(value.detach().any()):
+        ex.fail(f"{what} is all zeros: that is a placeholder, not the computation yet.")
+    for name, tensor in inputs.items():
+        if value.shape == tensor.shape and torch.equal(value.detach(), tensor):
+            ex.fail(f"{what} is the input `{name}` returned unchanged: nothing was computed.")
 
 
 def _lstm_ref(x, h, c, w_ih, w_hh, b_ih, b_hh, order="ifgo", tanh_c=True):
@@ -37,6 +56,8 @@ def check_lstm_step(lstm_step: Callable[..., tuple[torch.Tensor, torch.Tensor]])
         h_new, c_new = out
         ex.check_shape(h_new, (3, 4), "h_t")
         ex.check_shape(c_new, (3, 4), "c_t")
+        reject_trivial(ex, h_new, {"h": h, "c": c}, "h_t")
+        reject_trivial(ex, c_new, {"h": h, "c": c}, "c_t")
         if torch.allclose(h_new, _lstm_ref(*args, order="ifog")[0], atol=1e-5):
             ex.fail(
                 "you split the gates in the article's order i, f, o, g; PyTorch stores them as "
@@ -56,41 +77,53 @@ def check_lstm_step(lstm_step: Callable[..., tuple[torch.Tensor, torch.Tensor]])
     return ex.result
 
 
-def check_fixed_article_lstm(model_class: type[nn.Module]) -> ExerciseResult:
-    """The article's §4 model made right: ``Model(vocab_size, embedding_dim, hidden_dim,
-    num_layers)`` whose ``forward(x, hidden)`` returns logits for every step and the new state."""
-    with Exercise("04.2 the article's LSTM, fixed") as ex:
-        torch.manual_seed(0)
-        model = ex.call(model_class, 50, 8, 16, 2)
-        ex.check(isinstance(model, nn.Module), "the class should build an nn.Module")
-        batch, steps = 3, 7
-        x = torch.randint(0, 50, (batch, steps))
-        hidden = (torch.zeros(2, batch, 16), torch.zeros(2, batch, 16))
-        out = ex.call(model, x, hidden)
-        ex.check(
-            isinstance(out, tuple) and len(out) == 2,
-            "forward should return (logits, hidden), like the article's version",
-        )
-        logits, new_hidden = out
-        if getattr(logits, "shape", None) == (batch, 50):
-            ex.fail(
-                "logits have shape (B, V): the model predicts only the last step (x[:, -1, :]). "
-                "A language model predicts the next token at every step: apply fc to all of x."
+def _logit(p: float) -> float:
+    return math.log(p / (1 - p))
+
+
+def check_forget_bias(forget_bias: Callable[[float, int], float]) -> ExerciseResult:
+    """``forget_bias(fraction, steps) -> b``: the forget-gate bias with which the cell state keeps
+    ``fraction`` of its gradient over ``steps`` steps, when the gate depends on nothing else
+    (``f = σ(b)`` at every step, so ``∂c_T/∂c_0 = σ(b)^T``)."""
+    with Exercise("04.2 a forget-gate bias for a memory span") as ex:
+        for fraction, steps in ((0.5, 100), (0.1, 30), (0.9, 10)):
+            got = ex.call(forget_bias, fraction, steps)
+            try:
+                b = float(got)
+            except (TypeError, ValueError, RuntimeError):
+                ex.fail(f"return one number (the bias b), got {type(got).__name__}.")
+            f = fraction ** (1 / steps)  # the gate value needed at every step
+            expected = _logit(f)
+            args = f"forget_bias({fraction}, {steps})"
+            if not math.isfinite(b):
+                ex.fail(f"{args} = {b}: the bias should be a finite number.")
+            if b == 0:
+                ex.fail(
+                    f"{args} = 0: a zero bias gives σ(0) = 0.5 at every step, which keeps "
+                    f"0.5^{steps} = {0.5**steps:.1e} of the gradient, not {fraction}."
+                )
+            if math.isclose(b, fraction):
+                ex.fail(f"{args} returned the fraction itself; return the bias b.")
+            if math.isclose(b, f, rel_tol=1e-4):
+                ex.fail(
+                    f"{args} = {b:.4f} is the gate value f = σ(b) you need; the bias is its "
+                    "inverse, the logit b = log(f / (1 - f))."
+                )
+            if math.isclose(b, math.log(f), rel_tol=1e-4):
+                ex.fail(
+                    f"{args} = {b:.4f} = log f; σ(log f) is not f: invert the sigmoid with the "
+                    "logit, log(f / (1 - f))."
+                )
+            linear = 1 - (1 - fraction) / steps
+            if math.isclose(b, _logit(linear), rel_tol=1e-4):
+                ex.fail(
+                    f"{args}: you spread the loss evenly over the steps; the gradient is "
+                    f"multiplied by f at every step, so f^{steps} = {fraction}: f = {fraction}^(1/{steps})."
+                )
+            ex.check(
+                math.isclose(b, expected, rel_tol=1e-4, abs_tol=1e-6),
+                f"{args} should be {expected:.4f} (σ(b)^{steps} = {fraction}), you say {b:.4f}.",
             )
-        ex.check_shape(logits, (batch, steps, 50), "logits for input of shape (3, 7)")
-        ex.check(
-            isinstance(new_hidden, tuple) and len(new_hidden) == 2,
-            "the new state of an LSTM is the pair (h_n, c_n)",
-        )
-        ex.check_shape(new_hidden[1], (2, batch, 16), "c_n")
-        second, _ = ex.call(model, x[:, 4:], ex.call(model, x[:, :4], hidden)[1])
-        ex.check_close(
-            second.detach(),
-            logits[:, 4:].detach(),
-            "feeding the sequence in two halves (passing the state on) should give the same "
-            "logits as one pass; does forward use the hidden argument?",
-            atol=1e-5,
-        )
     return ex.result
 
 
@@ -100,10 +133,15 @@ def check_lstm_num_parameters(count: Callable[[int, int, int], int]) -> Exercise
         for i, h, layers in ((10, 20, 1), (7, 3, 2), (128, 256, 2)):
             expected = sum(p.numel() for p in nn.LSTM(i, h, layers).parameters())
             got = ex.call(count, i, h, layers)
+            args = f"({i}, {h}, {layers})"
+            if got in (0, i, h, layers):
+                ex.fail(
+                    f"for {args} you say {got}: that is a placeholder or an input, not a count."
+                )
             one_bias = expected - 4 * h * layers
             if got == one_bias:
                 ex.fail(
-                    f"for ({i}, {h}, {layers}) you count {got}, with one bias per gate; PyTorch "
+                    f"for {args} you count {got}, with one bias per gate; PyTorch "
                     "keeps two bias vectors, b_ih and b_hh (4H each per layer)."
                 )
             if layers > 1 and got == layers * 4 * (h * i + h * h + 2 * h):
@@ -111,5 +149,5 @@ def check_lstm_num_parameters(count: Callable[[int, int, int], int]) -> Exercise
                     "layers after the first take the hidden state (width H) as input, not x "
                     "(width I): their W_ih is 4H x H."
                 )
-            ex.check(got == expected, f"nn.LSTM({i}, {h}, {layers}) has {expected}, you say {got}")
+            ex.check(got == expected, f"nn.LSTM{args} has {expected}, you say {got}")
     return ex.result

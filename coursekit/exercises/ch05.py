@@ -1,4 +1,4 @@
-"""Checkers for chapter 05 (GRU): one GRU step, the update-gate conventions, a GRU over time."""
+"""Checkers for chapter 05 (GRU): the update gate as memory, the two conventions, a GRU over time."""
 
 from __future__ import annotations
 
@@ -7,26 +7,10 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from coursekit.exercises.ch04 import reject_trivial
 from coursekit.exercises.core import Exercise, ExerciseResult
 
-__all__ = ["check_flip_update_gate", "check_gru_sequence", "check_gru_step"]
-
-
-def _gru_variants(x, h, w_ih, w_hh, b_ih, b_hh) -> dict[str, torch.Tensor]:
-    """The wrong answers a learner typically writes, by name."""
-    xr, xz, xn = (x @ w_ih.T + b_ih).chunk(3, -1)
-    hr, hz, hn = (h @ w_hh.T + b_hh).chunk(3, -1)
-    r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
-    w_hn, b_hn = w_hh.chunk(3)[2], b_hh.chunk(3)[2]
-    n_torch = torch.tanh(xn + r * hn)
-    n_article = torch.tanh(xn + ((1 - r) * h) @ w_hn.T + b_hn)
-    n_cho = torch.tanh(xn + (r * h) @ w_hn.T + b_hn)
-    return {
-        "torch": (1 - z) * n_torch + z * h,
-        "article": (1 - z) * n_article + z * h,
-        "article_z": z * n_torch + (1 - z) * h,
-        "cho": (1 - z) * n_cho + z * h,
-    }
+__all__ = ["check_flip_update_gate", "check_gru_sequence", "check_update_gate_product"]
 
 
 def _random_gru(gen, batch=3, i=2, h=4):
@@ -40,33 +24,68 @@ def _random_gru(gen, batch=3, i=2, h=4):
     return x, state, weights
 
 
-def check_gru_step(gru_step: Callable[..., torch.Tensor]) -> ExerciseResult:
-    """``gru_step(x, h, W_ih, W_hh, b_ih, b_hh) -> h_t`` in PyTorch's convention (r, z, n)."""
-    with Exercise("05.1 one GRU step, PyTorch's way") as ex:
+def _gru_layer(weights, input_size, hidden_size) -> nn.GRU:
+    layer = nn.GRU(input_size, hidden_size, batch_first=True)
+    with torch.no_grad():
+        for name, value in zip(
+            ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"), weights, strict=True
+        ):
+            getattr(layer, name).copy_(value)
+    return layer
+
+
+def check_update_gate_product(
+    update_gate_product: Callable[..., torch.Tensor],
+) -> ExerciseResult:
+    """``update_gate_product(x, W_ih, b_ih, b_hh) -> (B, H)``: ``∂h_T/∂h_0`` of ``nn.GRU`` with
+    ``W_hh = 0``, which is diagonal, without autograd (PyTorch's layout and convention)."""
+    with Exercise("05.1 how far back a GRU remembers") as ex:
         gen = torch.Generator().manual_seed(5)
-        x, h, weights = _random_gru(gen)
-        out = ex.call(gru_step, x, h, *weights)
-        ex.check_shape(out, (3, 4), "h_t")
-        wrong = _gru_variants(x, h, *weights)
+        x = torch.randn(3, 6, 2, generator=gen)  # (B, T, I)
+        w_ih, b_ih, b_hh = (torch.randn(12, *s, generator=gen) for s in ((2,), (), ()))
+        out = ex.call(update_gate_product, x, w_ih, b_ih, b_hh)
+        ex.check_shape(out, (3, 4), "the product (B, H)")
+        reject_trivial(ex, out, {"b_ih": b_ih, "b_hh": b_hh}, "the product")
+        gates = (x @ w_ih.T + b_ih + b_hh).chunk(3, dim=-1)  # (B, T, H) each: r, z, n
+        r, z = torch.sigmoid(gates[0]), torch.sigmoid(gates[1])
+        without_b_hh = torch.sigmoid((x @ w_ih.T + b_ih).chunk(3, dim=-1)[1])
         hints = {
-            "article": "you used the article's (1 - r) ⊙ h: the reset gate multiplies the old "
-            "state by r itself (r = 0 resets, r = 1 keeps).",
-            "article_z": "z weights the wrong side: PyTorch computes h_t = (1 - z) ⊙ n + z ⊙ h_(t-1), "
-            "so z = 1 keeps the old state.",
-            "cho": "you applied r before the matmul, W_hn (r ⊙ h) + b_hn (Cho et al. 2014); PyTorch "
-            "applies it after: r ⊙ (W_hn h + b_hn).",
+            "one_minus_z": (
+                (1 - z).prod(dim=1),
+                "that is the product of (1 - z): in PyTorch's convention "
+                "h_t = (1 - z) ⊙ n + z ⊙ h_(t-1), so z is the share of the old state kept "
+                "(the article's convention is the other way round).",
+            ),
+            "r": (
+                r.prod(dim=1),
+                "that is the product of the reset gates (rows 0:H); r only scales W_hn h + b_hn "
+                "inside the candidate, which does not depend on h when W_hh = 0. Take rows H:2H.",
+            ),
+            "no_b_hh": (
+                without_b_hh.prod(dim=1),
+                "the update gate's pre-activation has both biases: x W_iz + b_iz + b_hz.",
+            ),
+            "last": (
+                z[:, -1],
+                "that is the last step's gate only; the gradient passes every step, so the "
+                "per-step factors multiply.",
+            ),
+            "sum": (z.sum(dim=1), "the per-step factors multiply (chain rule); you added them."),
         }
-        for name, hint in hints.items():
-            if torch.allclose(out, wrong[name], atol=1e-5):
+        for wrong, hint in hints.values():
+            if torch.allclose(out, wrong, rtol=1e-4, atol=1e-7):
                 ex.fail(hint)
-        cell = nn.GRUCell(2, 4)
-        with torch.no_grad():
-            for name, value in zip(
-                ("weight_ih", "weight_hh", "bias_ih", "bias_hh"), weights, strict=True
-            ):
-                getattr(cell, name).copy_(value)
-            expected = cell(x, h)
-        ex.check_close(out, expected, "h_t differs from torch.nn.GRUCell with the same weights")
+        layer = _gru_layer((w_ih, torch.zeros(12, 4), b_ih, b_hh), 2, 4)
+        h0 = torch.zeros(1, 3, 4, requires_grad=True)
+        _, h_n = layer(x, h0)
+        h_n.sum().backward()  # with W_hh = 0 the Jacobian is diagonal: this is its diagonal
+        ex.check_close(
+            out,
+            h0.grad[0],
+            "not ∂h_T/∂h_0 of nn.GRU with W_hh = 0 (computed by autograd)",
+            rtol=1e-4,
+            atol=1e-8,
+        )
     return ex.result
 
 
@@ -129,17 +148,16 @@ def check_gru_sequence(
         outputs, last = out
         ex.check_shape(outputs, (3, 5, 4), "outputs (B, T, H)")
         ex.check_shape(last, (3, 4), "h_T (B, H)")
-        ref = nn.GRU(2, 4, batch_first=True)
+        reject_trivial(ex, outputs, {}, "outputs")
+        reject_trivial(ex, last, {"h0": h0}, "h_T")
         with torch.no_grad():
-            for name, value in zip(
-                ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"), weights, strict=True
-            ):
-                getattr(ref, name).copy_(value)
-            expected, h_n = ref(x, h0.unsqueeze(0))
+            expected, h_n = _gru_layer(weights, 2, 4)(x, h0.unsqueeze(0))
         if torch.allclose(outputs[:, 0], expected[:, 0], atol=1e-5) and not torch.allclose(
             outputs[:, 1], expected[:, 1], atol=1e-4
         ):
             ex.fail("step 0 is right but step 1 is not: carry h forward (h = step(x_t, h)).")
+        if torch.allclose(outputs, expected.flip(1), atol=1e-5):
+            ex.fail("the outputs are in reverse order: outputs[:, t] is the state after step t.")
         ex.check_close(outputs, expected, "outputs differ from nn.GRU")
         ex.check_close(last, h_n[0], "h_T should be the state after the last step")
     return ex.result
