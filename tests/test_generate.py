@@ -100,3 +100,15 @@ def test_top_k_and_top_p_filters():
 def test_bad_arguments(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_the_mode_is_restored_when_the_model_raises(training):
+    class Boom(nn.Module):
+        def forward(self, idx):
+            raise RuntimeError("boom")
+
+    model = Boom().train(training)
+    with pytest.raises(RuntimeError, match="boom"):
+        generate(model, torch.zeros(1, 2, dtype=torch.long), 3)
+    assert model.training is training

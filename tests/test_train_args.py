@@ -1,5 +1,5 @@
 """coursekit.train refuses bad settings with a message that names the argument and the fix, and
-evaluate() / generate() give the model back in the mode they found it even when they fail."""
+evaluate() gives the model back in the mode it found it even when the model fails."""
 
 from __future__ import annotations
 
@@ -7,9 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from coursekit.generate import generate
 from coursekit.nn import RecurrentLM, RecurrentLMConfig
-from coursekit.train import Callback, evaluate, train
+from coursekit.train import Callback, Checkpoint, evaluate, train
 
 QUIET = {"progress": False, "live_plot": False}
 
@@ -86,6 +85,8 @@ def test_bad_models_and_batch_sources_are_refused():
         train(model, [], optimizer=opt, steps=1, **QUIET)  # once looped for ever
     with pytest.raises(ValueError, match=r"epochs=1 of 1 batch.*accumulate=2"):
         train(model, [_batch(0)], optimizer=opt, epochs=1, accumulate=2, **QUIET)
+    with pytest.raises(ValueError, match="every must be a positive whole number"):
+        Checkpoint("x.pt", every=0)
     other = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.1)
     with pytest.raises(ValueError, match="optimizer does not hold any of the model's parameters"):
         train(model, _batch, optimizer=other, steps=1, **QUIET)
@@ -101,11 +102,8 @@ class Boom(nn.Module):
 
 
 @pytest.mark.parametrize("training", [True, False])
-def test_evaluate_and_generate_restore_the_mode_when_they_raise(training):
+def test_evaluate_restores_the_mode_when_the_model_raises(training):
     model = Boom().train(training)
     with pytest.raises(RuntimeError, match="boom"):
         evaluate(model, [(torch.zeros(1, 2, dtype=torch.long),) * 2])
-    assert model.training is training
-    with pytest.raises(RuntimeError, match="boom"):
-        generate(model, torch.zeros(1, 2, dtype=torch.long), 3)
     assert model.training is training
