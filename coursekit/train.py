@@ -50,7 +50,7 @@ import numbers
 import os
 import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -744,7 +744,7 @@ def _check_arguments(model: nn.Module, train_batches: Any, a: dict[str, Any]) ->
                 "train_batches must be a function step -> batch, or a list or DataLoader of "
                 f"batches, got {type(train_batches).__name__}"
             )
-        if iter(train_batches) is train_batches:
+        if isinstance(train_batches, Iterator):  # (iter() would start a loader's workers)
             raise TypeError(
                 "train_batches is an iterator, which can be walked only once (and not resumed): "
                 "pass a list or DataLoader of batches, or a function step -> batch"
@@ -779,7 +779,7 @@ def _check_arguments(model: nn.Module, train_batches: Any, a: dict[str, Any]) ->
     _check_positive("time_limit", a["time_limit"], "a positive number of seconds, or None")
     valid = a["valid_batches"]
     if valid is not None:
-        if not isinstance(valid, Iterable) or iter(valid) is valid:
+        if not isinstance(valid, Iterable) or isinstance(valid, Iterator):
             raise TypeError(
                 "valid_batches must be a list or DataLoader of batches (re-iterable: it is "
                 f"walked at every evaluation), got {type(valid).__name__}"

@@ -265,3 +265,18 @@ def test_the_clock_continues_from_where_the_interrupted_run_stopped(tmp_path):
     assert history.seconds[:7] == before
     assert all(b >= a for a, b in zip(history.seconds, history.seconds[1:], strict=False))
     assert history.seconds[7] - before[-1] < 0.25  # one quick step later, not the 0.3 s pause
+
+
+def test_each_epoch_starts_one_iterator_and_no_more():
+    """iter() of a DataLoader starts its workers and draws from its generator: once per epoch."""
+
+    class Counted(list):
+        starts = 0
+
+        def __iter__(self):
+            Counted.starts += 1
+            return super().__iter__()
+
+    model, opt, _ = _setup()
+    train(model, Counted([batches(0), batches(1)]), optimizer=opt, epochs=3, **QUIET)
+    assert Counted.starts == 3
