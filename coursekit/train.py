@@ -588,7 +588,11 @@ def _detach(value: Any) -> Any:
 
 
 def _evaluate(
-    model: nn.Module, batches: Iterable, loss_fn: Callable, device: torch.device
+    model: nn.Module,
+    batches: Iterable,
+    loss_fn: Callable,
+    device: torch.device,
+    across_ranks: bool = True,
 ) -> tuple[float, dict[str, float]]:
     """Mean loss and mean extras over ``batches``, summed across DDP ranks; one host read."""
     was_training = model.training
@@ -608,7 +612,7 @@ def _evaluate(
     names = sorted(extras)
     sums = [total, count, *(extras[n] for n in names)]
     _, world = _dist()
-    if world > 1:
+    if world > 1 and across_ranks:
         packed = torch.stack([torch.as_tensor(s, dtype=dtype, device=device) for s in sums])
         torch.distributed.all_reduce(packed)  # the sums and counts of every rank
         sums = packed.tolist()
@@ -625,14 +629,16 @@ def evaluate(
     batches: Iterable,
     loss_fn: Callable[[nn.Module, Any], Tensor] = lm_loss,
     device: torch.device | str | None = None,
+    across_ranks: bool = True,
 ) -> float:
     """Mean of ``loss_fn`` over ``batches`` in eval mode (no dropout), without gradients.
 
     The model's mode is restored afterwards, also when ``loss_fn`` raises. Under DDP the mean is
-    over every rank's batches.
+    over every rank's batches, so every rank must call it; ``across_ranks=False`` evaluates this
+    rank's batches alone (e.g. on rank 0 only, after training).
     """
     device = torch.device(device) if device is not None else _first_param(model).device
-    return _evaluate(model, batches, loss_fn, device)[0]
+    return _evaluate(model, batches, loss_fn, device, across_ranks)[0]
 
 
 def warmup_cosine(

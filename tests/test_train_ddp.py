@@ -78,15 +78,16 @@ def test_a_ddp_model_is_checkpointed_unwrapped(tmp_path):
 
 WORKER = textwrap.dedent(
     """
-    import json, sys
+    import datetime, json, sys
     import torch, torch.distributed as dist
     from torch import nn
     from coursekit.data.batching import LMWindows, make_loader
     from coursekit.nn import RecurrentLM, RecurrentLMConfig
-    from coursekit.train import Callback, train
+    from coursekit.train import Callback, evaluate, train
 
     rank, port, out = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2,
+                            timeout=datetime.timedelta(seconds=60))  # a lone collective fails
     import os
     saves, real_replace = [], os.replace  # a checkpoint write ends with os.replace(tmp, path)
     os.replace = lambda *a: saves.append(rank) or real_replace(*a)
@@ -112,7 +113,8 @@ WORKER = textwrap.dedent(
                     eval_every=2, seed=10, checkpoint=f"{out}/ddp.pt", checkpoint_every=2,
                     callbacks=[Spy()], progress=True, live_plot=True)
     weights = torch.cat([p.detach().flatten() for p in model.module.parameters()])
-    json.dump({"valid_loss": history.valid_loss, "ids": seen["ids"], "rand": seen["rand"],
+    alone = evaluate(model.module, valid, loss, across_ranks=False) if rank == 0 else None
+    json.dump({"valid_loss": history.valid_loss, "alone": alone, "ids": seen["ids"], "rand": seen["rand"],
                "saves": len(saves), "weights": weights.tolist()}, open(f"{out}/{rank}.json", "w"))
 
     class StopAt3(Callback):
@@ -173,6 +175,8 @@ def test_two_gloo_ranks_share_the_work_and_rank_0_writes(tmp_path):
     every = [windows[i : i + 4] for i in range(0, 16, 4)]
     expected = sum(evaluate(model, [b]) for b in every) / 4
     assert r0["valid_loss"][-1] == pytest.approx(expected, rel=1e-6)
+    alone = sum(evaluate(model, [b]) for b in every[:2]) / 2  # rank 0's batches only
+    assert r0["alone"] == pytest.approx(alone, rel=1e-6)
 
 
 def _rand(seed: int) -> float:
