@@ -118,14 +118,14 @@ def test_end_to_end_on_bundled_pairs_and_labels():
     from coursekit.data import CharTokenizer, WordTokenizer, load_labelled, load_pairs
 
     pairs = load_pairs("bible_kjv_web", "valid")
-    tok = WordTokenizer.from_texts([a + " " + b for a, b in pairs], lowercase=True)
+    tok = WordTokenizer.train([a + " " + b for a, b in pairs], lowercase=True)
     encoded = encode_pairs(pairs, tok, max_len=20)
     assert 0 < len(encoded) < len(pairs) and all(len(s) <= 20 for s, _ in encoded)
     batch = next(iter(make_loader(encoded, 8, shuffle=True, seed=0, collate_fn=Seq2SeqCollate())))
     assert batch.src.shape[0] == 8 and batch.tgt_in.shape == batch.tgt_out.shape
 
     train = load_labelled("zh_reviews_sentiment", "valid")
-    chars = CharTokenizer.from_text("".join(t for t, _ in train))
+    chars = CharTokenizer.train("".join(t for t, _ in train))
     items, labels = encode_labelled(train, chars)
     assert labels == ["neg", "pos"]
     test_items, _ = encode_labelled(load_labelled("zh_reviews_sentiment", "test"), chars, labels)
