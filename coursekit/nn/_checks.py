@@ -177,3 +177,94 @@ def check_token_ids(idx: Tensor, vocab_size: int, owner: str, check_range: bool 
             f"ids 0..{vocab_size - 1}; these ids run {low}..{high}): encode with the tokenizer "
             f"the model was built for, or build it with vocab_size={max(high + 1, vocab_size)}."
         )
+
+
+# --- attention and the Transformer (chapters 06-08) ----------------------------------------------
+def check_attention_inputs(
+    q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, owner: str, same_width: bool = True
+) -> None:
+    """Queries ``(..., Tq, E)``, keys ``(..., Tk, E)``, values ``(..., Tk, Ev)`` and a mask that
+    broadcasts to ``(..., Tq, Tk)``: bool (True = may attend) or float (added to the scores).
+
+    Reads only metadata. ``same_width=False`` (additive attention) lets queries and keys differ.
+    """
+    for name, t in (("query", q), ("key", k), ("value", v)):
+        if t.dim() < 2:
+            raise ValueError(
+                f"{owner}: {name} must have at least 2 dimensions (..., T, E), got shape "
+                f"{tuple(t.shape)}; for one vector use {name}.unsqueeze(0)."
+            )
+        if not t.is_floating_point():
+            raise TypeError(
+                f"{owner} takes float {name} vectors, got {t.dtype}: embed token ids first, "
+                f"e.g. nn.Embedding(vocab_size, width)(ids)."
+            )
+    if same_width and q.size(-1) != k.size(-1):
+        raise ValueError(
+            f"{owner}: query width {q.size(-1)} (shape {tuple(q.shape)}) differs from key width "
+            f"{k.size(-1)} (shape {tuple(k.shape)}); a dot product needs equal widths: project "
+            f"one with nn.Linear({q.size(-1)}, {k.size(-1)}) or use AdditiveAttention."
+        )
+    if k.size(-2) != v.size(-2):
+        raise ValueError(
+            f"{owner}: {k.size(-2)} keys (shape {tuple(k.shape)}) but {v.size(-2)} values (shape "
+            f"{tuple(v.shape)}): every key needs one value, so pass tensors with the same T."
+        )
+    if mask is None:
+        return
+    if mask.dtype != torch.bool and not mask.is_floating_point():
+        raise TypeError(
+            f"{owner}: the mask must be bool (True = may attend) or float (added to the scores), "
+            f"got {mask.dtype}: for 0/1 flags write mask.bool()."
+        )
+    if mask.is_floating_point() and mask.dtype != q.dtype:
+        raise TypeError(
+            f"{owner}: a float mask is added to the scores, so it needs the query's dtype "
+            f"{q.dtype}, got {mask.dtype}: write mask.to({q.dtype})."
+        )
+    target = (*torch.broadcast_shapes(q.shape[:-2], k.shape[:-2]), q.size(-2), k.size(-2))
+    try:
+        fits = torch.broadcast_shapes(mask.shape, target) == torch.Size(target)
+    except RuntimeError:
+        fits = False
+    if not fits:
+        raise ValueError(
+            f"{owner}: a mask of shape {tuple(mask.shape)} does not broadcast to the scores' shape "
+            f"{target} (..., Tq={q.size(-2)}, Tk={k.size(-2)}): give it shape (Tq, Tk), or "
+            f"(B, 1, 1, Tk) for a padding mask (padding_mask(...) builds one)."
+        )
+
+
+def check_heads(owner: str, embed_dim: int, num_heads: int) -> None:
+    """``num_heads`` divides ``embed_dim`` (each head gets ``embed_dim // num_heads`` columns)."""
+    check_int(owner, "embed_dim", embed_dim)
+    check_int(owner, "num_heads", num_heads)
+    if embed_dim % num_heads:
+        near = [h for h in range(1, embed_dim + 1) if embed_dim % h == 0]
+        closest = min(near, key=lambda h: (abs(h - num_heads), h))
+        raise ValueError(
+            f"{owner}: num_heads={num_heads} does not divide embed_dim={embed_dim} (each head "
+            f"takes embed_dim // num_heads columns): use num_heads={closest}, or an embed_dim "
+            f"that is a multiple of {num_heads}, e.g. {num_heads * max(1, embed_dim // num_heads)}."
+        )
+
+
+def check_positions(owner: str, length: int, offset: int, max_len: int) -> None:
+    """Positions ``offset .. offset + length - 1`` fit in a positional table of ``max_len`` rows."""
+    if offset + length > max_len:
+        start = f" starting at position {offset}" if offset else ""
+        raise ValueError(
+            f"{owner}: a sequence of {length} positions{start} is longer than the positional "
+            f"table (max_len={max_len}): build the model with max_len >= {offset + length}, or "
+            f"crop the input to its last {max_len - offset} tokens."
+        )
+
+
+def check_id_batch(idx: Tensor, vocab_size: int, owner: str, check_range: bool = True) -> None:
+    """:func:`check_token_ids` and the shape ``(B, T)`` of a batch of id sequences."""
+    check_token_ids(idx, vocab_size, owner, check_range)
+    if idx.dim() != 2:
+        raise ValueError(
+            f"{owner}: expected token ids of shape (B, T), got {tuple(idx.shape)}; for one "
+            f"sequence use idx.unsqueeze(0)."
+        )
