@@ -802,8 +802,9 @@ def _check_arguments(model: nn.Module, train_batches: Any, a: dict[str, Any]) ->
         raise ValueError(f"checkpoint_every={a['checkpoint_every']} needs checkpoint=PATH")
     if isinstance(a["checkpoint"], Checkpoint) and a["checkpoint_every"] is not None:
         raise ValueError("give checkpoint=Checkpoint(path, every=N), not also checkpoint_every")
-    if not isinstance(a["resume"], bool):
-        raise TypeError(f"resume must be True or False, got {a['resume']!r}")
+    for name in ("resume", "progress", "live_plot"):
+        if not isinstance(a[name], bool):
+            raise TypeError(f"{name} must be True or False, got {a[name]!r}")
     if a["resume"] and a["checkpoint"] is None:
         raise ValueError("resume=True needs checkpoint=PATH: the file to continue from")
     seed = a["seed"]

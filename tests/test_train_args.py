@@ -49,6 +49,8 @@ def _setup():
         ({"log_every": 0}, "log_every must be a positive whole number"),
         ({"seed": "0"}, "seed must be a whole number"),
         ({"resume": "yes"}, "resume must be True or False"),
+        ({"progress": None}, "progress must be True or False"),
+        ({"live_plot": 1}, "live_plot must be True or False"),
         ({"optimizer": "adam"}, "optimizer must be a torch.optim.Optimizer"),
         ({"loss_fn": "mse"}, "loss_fn must be a function"),
         ({"scheduler": 3}, r"scheduler must be a learning-rate schedule.*\.step\(\)"),
@@ -68,7 +70,7 @@ def test_every_bad_setting_is_refused_with_a_clear_message(kwargs, message, tmp_
     if isinstance(kwargs.get("checkpoint"), str):
         kwargs["checkpoint"] = tmp_path / kwargs["checkpoint"]
     with pytest.raises((ValueError, TypeError), match=message):
-        train(model, _batch, **kwargs, **QUIET)
+        train(model, _batch, **{**QUIET, **kwargs})
 
 
 def test_bad_models_and_batch_sources_are_refused():
