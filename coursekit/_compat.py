@@ -112,8 +112,10 @@ THREADS_ENV = "COURSEKIT_NUM_THREADS"
 SHARED_ENV = "COURSEKIT_SHARED"
 MAX_DEFAULT_THREADS = 8
 # Spins before an idle GNU OpenMP thread sleeps (libgomp's own default: 300000, a few ms).
-# Chosen with scripts/bench_shared_cpu.py; see the numbers in its docstring.
-DEFAULT_SPINCOUNT = 10000
+# scripts/bench_shared_cpu.py beside other busy processes: 1000 runs two kernels at once as
+# fast as OMP_WAIT_POLICY=PASSIVE (0 spins); 3000 took 1.5-1.8x, 10000 2-5x, 300000 10-40x as
+# long. Unlike PASSIVE it keeps threads awake across the short gaps between operations.
+DEFAULT_SPINCOUNT = 1000
 _WAIT_VARS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
 
@@ -245,8 +247,10 @@ def configure_openmp_waiting(
     late: it sets nothing and warns (once per process) if this process would run more than one
     thread.
 
-    >>> env = {}; configure_openmp_waiting(env, torch_loaded=False) == env == {"GOMP_SPINCOUNT": "10000"}
-    True
+    >>> env = {}; configure_openmp_waiting(env, torch_loaded=False)
+    {'GOMP_SPINCOUNT': '1000'}
+    >>> env
+    {'GOMP_SPINCOUNT': '1000'}
     """
     environ = os.environ if environ is None else environ
     torch_loaded = "torch" in sys.modules if torch_loaded is None else torch_loaded
