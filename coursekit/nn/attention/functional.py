@@ -68,15 +68,26 @@ def _with_causal(mask: Tensor | None, tq: int, tk: int, device: torch.device) ->
     return mask.masked_fill(~keep, float("-inf"))
 
 
+def _bias(keep: Tensor, dtype: torch.dtype) -> Tensor:
+    """A bool mask (True = may attend) as the float mask to add: 0 or -inf."""
+    return torch.zeros(keep.shape, dtype=dtype, device=keep.device).masked_fill(
+        ~keep, float("-inf")
+    )
+
+
 def _masked_softmax(scores: Tensor, mask: Tensor | None) -> Tensor:
-    """``softmax(scores + mask)`` over the last axis; rows with nothing to attend to give zeros."""
+    """``softmax(scores + mask)`` over the last axis; rows with nothing to attend to give zeros.
+
+    Adding a float mask is cheaper than ``masked_fill`` on the ``(Tq, Tk)`` scores (its backward
+    passes the gradient through), and the empty rows are found from the mask, not the scores.
+    """
     if mask is None:
         return torch.softmax(scores, dim=-1)
     if mask.dtype == torch.bool:
-        mask = torch.zeros_like(mask, dtype=scores.dtype).masked_fill(~mask, float("-inf"))
-    scores = scores + mask  # (..., Tq, Tk)
-    dead = torch.isneginf(scores).all(dim=-1, keepdim=True)  # (..., Tq, 1)
-    weights = torch.softmax(scores.masked_fill(dead, 0.0), dim=-1)
+        dead, bias = ~mask.any(dim=-1, keepdim=True), _bias(mask, scores.dtype)
+    else:
+        dead, bias = torch.isneginf(mask).all(dim=-1, keepdim=True), mask
+    weights = torch.softmax(scores + bias.masked_fill(dead, 0.0), dim=-1)  # (..., Tq, Tk)
     return weights.masked_fill(dead, 0.0)
 
 
@@ -110,12 +121,15 @@ def scaled_dot_product_attention(
     """
     check_attention_inputs(q, k, v, mask, "scaled_dot_product_attention")
     scale = 1.0 / math.sqrt(q.size(-1)) if scale is None else scale
-    scores = (q @ k.transpose(-2, -1)) * scale  # (..., Tq, Tk)
-    if causal and mask is None and q.size(-2) <= k.size(-2):  # every query sees a key
-        scores = scores.masked_fill(~causal_mask(q.size(-2), k.size(-2), q.device), float("-inf"))
-    elif causal:
-        mask = _with_causal(mask, q.size(-2), k.size(-2), q.device)
-    weights = _masked_softmax(scores, mask)  # (..., Tq, Tk)
+    scores = (q * scale) @ k.transpose(
+        -2, -1
+    )  # (..., Tq, Tk); scaling q costs less than the scores
+    tq, tk = q.size(-2), k.size(-2)
+    if causal and mask is None and tq <= tk:  # every query sees a key: no empty rows
+        weights = torch.softmax(scores + _bias(causal_mask(tq, tk, q.device), q.dtype), dim=-1)
+    else:
+        mask = _with_causal(mask, tq, tk, q.device) if causal else mask
+        weights = _masked_softmax(scores, mask)  # (..., Tq, Tk)
     if dropout_p > 0.0:
         weights = F.dropout(weights, dropout_p)
     return weights @ v, weights  # (..., Tq, Ev)

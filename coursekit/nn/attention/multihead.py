@@ -171,16 +171,28 @@ class MultiHeadAttention(nn.Module):
         reused and the new ones appended, for incremental decoding."""
         key = query if key is None else key
         value = key if value is None else value
+        packed = query is key and key is value  # self-attention: one matmul for Q, K and V
         if not self.batch_first:
             query, key, value = (t.transpose(0, 1) for t in (query, key, value))
-        if query.size(-1) != self.embed_dim or key.size(-1) != self.embed_dim:
+        if cache is not None and not packed:
+            raise ValueError(
+                "MultiHeadAttention: a key/value cache is for self-attention (query only); "
+                "cross-attention over a fixed memory needs no cache: call it without cache=."
+            )
+        if {query.size(-1), key.size(-1), value.size(-1)} != {self.embed_dim}:
             raise ValueError(
                 f"MultiHeadAttention(embed_dim={self.embed_dim}) got query {tuple(query.shape)}, "
-                f"key {tuple(key.shape)}: the last dimension must be {self.embed_dim} (batch-first "
+                f"key {tuple(key.shape)}, value {tuple(value.shape)}: the last dimension must be "
+                f"{self.embed_dim} (batch-first "
                 f"tensors (B, T, C); build the layer with the width of your vectors)."
             )
         batch = query.size(0)
-        q, k, v = self._heads(query, 0), self._heads(key, 1), self._heads(value, 2)  # (B, H, T, E)
+        if packed:
+            qkv = F.linear(query, self.in_proj_weight, self.in_proj_bias)  # (B, T, 3C)
+            qkv = qkv.unflatten(-1, (3, self.num_heads, self.head_dim))  # (B, T, 3, H, E)
+            q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # (B, H, T, E) each
+        else:
+            q, k, v = self._heads(query, 0), self._heads(key, 1), self._heads(value, 2)
         if cache is not None:
             k, v = cache.extend(k, v)  # (B, H, t + T, E)
         tq, tk = q.size(-2), k.size(-2)
