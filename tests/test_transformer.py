@@ -4,7 +4,9 @@ course's model interface (lm_loss, generate), positional encodings and config er
 
 from __future__ import annotations
 
+import importlib
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -182,7 +184,7 @@ def test_positional_encodings_follow_the_formula_and_refuse_long_sequences():
         pe(torch.zeros(1, 12, 6))
     with pytest.raises(ValueError, match=r"3 positions starting at position 8 .*max_len >= 11"):
         learned(x, offset=8)
-    with pytest.raises(ValueError, match=r"13 positions is longer .*context_size|max_len=12"):
+    with pytest.raises(ValueError, match=r"13 tokens are more than context_size=12.*-12:"):
         _gpt()(torch.zeros(1, 13, dtype=torch.long))
 
 
@@ -205,3 +207,22 @@ def test_configs_and_layers_refuse_bad_settings_in_coursekit_words():
         _gpt()(torch.full((1, 3), 13))
     with pytest.raises(ValueError, match=r"shape \(B, T\), got \(3,\)"):
         _gpt()(torch.zeros(3, dtype=torch.long))
+
+
+ROOMS = {
+    "attention.functional": "chapters 06 and 07",
+    "attention.additive": "chapter 06",
+    "attention.multihead": "chapter 07",
+    "transformer.positional": "chapter 07",
+    "transformer.layers": "chapter 07",
+    "transformer.seq2seq": "chapter 07",
+    "transformer.gpt": "chapter 08",
+}
+
+
+@pytest.mark.parametrize(("module", "chapter"), sorted(ROOMS.items()))
+def test_each_room_names_its_chapter_has_a_shape_legend_and_stays_small(module, chapter):
+    mod = importlib.import_module(f"coursekit.nn.{module}")
+    assert chapter in " ".join(mod.__doc__.split("\n\n")[0].split())
+    assert "Shapes:" in mod.__doc__
+    assert len(Path(mod.__file__).read_text().splitlines()) < 400

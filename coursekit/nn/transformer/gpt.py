@@ -34,10 +34,7 @@ from coursekit.nn._checks import (
 )
 from coursekit.nn.attention import KVCache
 from coursekit.nn.transformer.layers import TransformerEncoderLayer
-from coursekit.nn.transformer.positional import (
-    LearnedPositionalEmbedding,
-    SinusoidalPositionalEncoding,
-)
+from coursekit.nn.transformer.positional import POSITIONAL_ENCODINGS
 
 __all__ = ["GPT", "GPTConfig"]
 
@@ -89,7 +86,7 @@ class GPTConfig:
         check_fraction(owner, "dropout", self.dropout)
         for name in ("bias", "tie_weights", "norm_first"):
             check_bool(owner, name, getattr(self, name))
-        check_choice(owner, "positional", self.positional, ("learned", "sinusoidal"))
+        check_choice(owner, "positional", self.positional, POSITIONAL_ENCODINGS)
         check_choice(owner, "impl", self.impl, ("sdpa", "naive"))
 
 
@@ -121,11 +118,7 @@ class GPT(nn.Module):
         super().__init__()
         self.config = c = config
         self.tok = nn.Embedding(c.vocab_size, c.embed_dim)
-        positional = {
-            "learned": LearnedPositionalEmbedding,
-            "sinusoidal": SinusoidalPositionalEncoding,
-        }
-        self.pos = positional[c.positional](c.embed_dim, max_len=c.context_size)
+        self.pos = POSITIONAL_ENCODINGS[c.positional](c.embed_dim, max_len=c.context_size)
         self.drop = nn.Dropout(c.dropout)
         self.blocks = nn.ModuleList(
             TransformerEncoderLayer(
@@ -171,6 +164,12 @@ class GPT(nn.Module):
 
     def forward(self, idx: Tensor) -> Tensor:
         self._check(idx)
+        if idx.size(1) > self.config.context_size:
+            raise ValueError(
+                f"GPT: {idx.size(1)} tokens are more than context_size={self.config.context_size} "
+                f"(the positional table): crop them, idx[:, -{self.config.context_size}:], or "
+                f"build the model with GPTConfig(context_size={idx.size(1)}, ...)."
+            )
         return self._run(idx, None)
 
     def forward_with_state(

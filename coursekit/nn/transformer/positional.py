@@ -18,7 +18,12 @@ from torch import Tensor, nn
 
 from coursekit.nn._checks import check_int, check_positions
 
-__all__ = ["LearnedPositionalEmbedding", "SinusoidalPositionalEncoding", "sinusoidal_table"]
+__all__ = [
+    "POSITIONAL_ENCODINGS",
+    "LearnedPositionalEmbedding",
+    "SinusoidalPositionalEncoding",
+    "sinusoidal_table",
+]
 
 
 def sinusoidal_table(max_len: int, embed_dim: int) -> Tensor:
@@ -85,3 +90,9 @@ class LearnedPositionalEmbedding(nn.Module):
         check_positions(type(self).__name__, x.size(-2), offset, self.max_len)
         position = torch.arange(offset, offset + x.size(-2), device=x.device)  # (T,)
         return x + self.embedding(position)  # (B, T, C)
+
+
+POSITIONAL_ENCODINGS = {
+    "learned": LearnedPositionalEmbedding,
+    "sinusoidal": SinusoidalPositionalEncoding,
+}  # the ``positional`` field of the model configs

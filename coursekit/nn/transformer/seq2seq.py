@@ -29,10 +29,7 @@ from coursekit.nn._checks import (
 )
 from coursekit.nn.attention import KVCache
 from coursekit.nn.transformer.layers import TransformerDecoderLayer, TransformerEncoderLayer
-from coursekit.nn.transformer.positional import (
-    LearnedPositionalEmbedding,
-    SinusoidalPositionalEncoding,
-)
+from coursekit.nn.transformer.positional import POSITIONAL_ENCODINGS
 
 __all__ = ["Seq2SeqTransformer", "Seq2SeqTransformerConfig"]
 
@@ -85,7 +82,7 @@ class Seq2SeqTransformerConfig:
         check_heads(owner, self.embed_dim, self.num_heads)
         check_fraction(owner, "dropout", self.dropout)
         check_bool(owner, "norm_first", self.norm_first)
-        check_choice(owner, "positional", self.positional, ("sinusoidal", "learned"))
+        check_choice(owner, "positional", self.positional, POSITIONAL_ENCODINGS)
         if self.pad_id is not None:
             check_int(owner, "pad_id", self.pad_id, minimum=0)
 
@@ -118,14 +115,10 @@ class Seq2SeqTransformer(nn.Module):
         super().__init__()
         self.config = c = config
         kw = {"dim_feedforward": c.ff_dim, "dropout": c.dropout, "norm_first": c.norm_first}
-        positional = {
-            "learned": LearnedPositionalEmbedding,
-            "sinusoidal": SinusoidalPositionalEncoding,
-        }
         self.src_embed = nn.Embedding(c.src_vocab_size, c.embed_dim)
         self.tgt_embed = nn.Embedding(c.tgt_vocab_size, c.embed_dim)
-        self.src_pos = positional[c.positional](c.embed_dim, max_len=c.max_len)
-        self.tgt_pos = positional[c.positional](c.embed_dim, max_len=c.max_len)
+        self.src_pos = POSITIONAL_ENCODINGS[c.positional](c.embed_dim, max_len=c.max_len)
+        self.tgt_pos = POSITIONAL_ENCODINGS[c.positional](c.embed_dim, max_len=c.max_len)
         self.drop = nn.Dropout(c.dropout)
         self.encoder = nn.ModuleList(
             TransformerEncoderLayer(c.embed_dim, c.num_heads, **kw)
