@@ -1,5 +1,7 @@
 # The course's commands. `make lab` runs the course; `make test` runs every test.
 # Both build the tested environment in .venv/ first (once; later runs reuse it).
+# `make lab` serves the learner's working copy my-notebooks/ (git-ignored, seeded from chapters/),
+# so running and editing chapters never makes `git pull` conflict.
 
 PYTHON ?= python3
 VENV := .venv
@@ -17,17 +19,23 @@ TEST_ENV := JUPYTER_CONFIG_DIR=$(CACHE)/jupyter/config JUPYTER_DATA_DIR=$(CACHE)
 # the same thread count).
 NOTEBOOK_THREADS ?= 2
 LAB_PORT ?= 8888
-# JupyterLab refuses to start as root (containers, some classroom machines) unless told to.
-LAB_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
+# The learner's working copies (git-ignored): of chapters/, and of the student edition.
+WORK := my-notebooks
+STUDENT_WORK := my-student-notebooks
+RUN_LOG := $(CACHE)/run-log.jsonl
 
-.PHONY: help env lab test lint format unit notebooks-test student-test browser-test student notebooks badges doctor lock clean
+.PHONY: help env lab lab-student lab-refresh test lint format unit notebooks-test student-test \
+	browser-test student notebooks syllabus badges doctor lock clean
 
 help:
-	@echo "make lab        set up .venv/ (first time) and open JupyterLab on chapters/"
-	@echo "make test       set up .venv/ (first time) and run lint, unit tests and every notebook"
-	@echo "make student    write the student edition (no solutions) to student/"
-	@echo "make notebooks  maintainers: re-execute every chapter in place from a clean kernel"
-	@echo "make doctor     report versions, device, threads and the bundled data"
+	@echo "make lab          set up .venv/ (first time), copy new chapters into $(WORK)/, open JupyterLab there"
+	@echo "make lab-student  the same with the student edition (no solutions) in $(STUDENT_WORK)/"
+	@echo "make lab-refresh  put the course's new version of each chapter you changed beside yours"
+	@echo "make test         set up .venv/ (first time) and run lint, unit tests and every notebook"
+	@echo "make student      write the student edition (no solutions) to student/"
+	@echo "make notebooks    maintainers: re-execute every chapter in place from a clean kernel"
+	@echo "make syllabus     maintainers: measured run times from the last run into the syllabus"
+	@echo "make doctor       report versions, device, threads and the bundled data"
 
 env: $(STAMP)
 
@@ -43,7 +51,17 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 	touch $(STAMP)
 
 lab: $(STAMP)
-	$(BIN)/jupyter lab --notebook-dir=chapters --ServerApp.port=$(LAB_PORT) $(LAB_ROOT)
+	$(BIN)/python -m coursekit lab chapters $(WORK) --port $(LAB_PORT)
+
+lab-student: $(STAMP)
+	$(BIN)/python -m coursekit student chapters student
+	$(BIN)/python -m coursekit lab student $(STUDENT_WORK) --port $(LAB_PORT)
+
+lab-refresh: $(STAMP)
+	$(BIN)/python -m coursekit workspace chapters $(WORK) --refresh
+	@if [ -d $(STUDENT_WORK) ]; then \
+		$(BIN)/python -m coursekit student chapters student && \
+		$(BIN)/python -m coursekit workspace student $(STUDENT_WORK) --refresh; fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -61,9 +79,9 @@ unit: $(STAMP)
 # Lax mode: a cell fails on any exception; the chapters' key claims are asserts. Reference
 # solutions must pass their checkers (COURSEKIT_STRICT_EXERCISES).
 notebooks-test: $(STAMP)
-	mkdir -p $(CACHE) && rm -f $(CACHE)/run-log.jsonl
+	mkdir -p $(CACHE) && rm -f $(RUN_LOG)
 	$(TEST_ENV) COURSEKIT_NUM_THREADS=$(NOTEBOOK_THREADS) COURSEKIT_STRICT_EXERCISES=1 \
-		COURSEKIT_RUN_LOG=$(CACHE)/run-log.jsonl \
+		COURSEKIT_RUN_LOG=$(RUN_LOG) \
 		$(BIN)/python -m pytest --nbval-lax --nbval-cell-timeout=600 \
 		--nbval-current-env chapters
 
@@ -87,7 +105,19 @@ student: $(STAMP)
 	$(BIN)/python -m coursekit student chapters student
 
 notebooks: $(STAMP)
-	$(TEST_ENV) COURSEKIT_NUM_THREADS=$(NOTEBOOK_THREADS) $(BIN)/python -m coursekit execute chapters
+	mkdir -p $(CACHE) && rm -f $(RUN_LOG)
+	$(TEST_ENV) COURSEKIT_NUM_THREADS=$(NOTEBOOK_THREADS) $(BIN)/python -m coursekit execute \
+		--run-log $(RUN_LOG) chapters
+
+# After `make notebooks` (or `make notebooks-test`): each chapter's measured run time and peak
+# memory from the run log into coursekit/syllabus_measured.json, then the chapters' header lines,
+# the README's table, and chapter 00 (which shows the table) regenerated from the syllabus.
+syllabus: $(STAMP)
+	$(BIN)/python -m coursekit syllabus --from-log $(RUN_LOG)
+	$(BIN)/python -m coursekit headers --fix chapters
+	$(BIN)/python scripts/update_readme.py
+	$(TEST_ENV) COURSEKIT_NUM_THREADS=$(NOTEBOOK_THREADS) $(BIN)/python -m coursekit execute \
+		--run-log '' chapters/00_setup.ipynb
 
 badges: $(STAMP)
 	$(BIN)/python -m coursekit badges --fix chapters

@@ -2,9 +2,15 @@
 
 - ``doctor``: versions, device, threads and every bundled data file, with fixes.
 - ``student SRC DST``: the student edition (solutions replaced, outputs cleared).
-- ``execute PATH…``: re-run chapters top to bottom from a clean kernel, storing outputs in place.
+- ``lab [SRC] [WORKSPACE]``: seed the learner's git-ignored working copy from ``SRC`` and open
+  JupyterLab on it (``make lab``, ``make lab-student``); ``workspace`` only seeds or refreshes it.
+- ``execute PATH…``: re-run chapters top to bottom from a clean kernel, storing outputs in place
+  and logging each chapter's run time and peak memory (``--run-log``).
+- ``syllabus --from-log LOG``: the measured run times from that log into the syllabus.
 - ``check PATH…``: the notebook conventions.
 - ``badges [--fix] PATH…``: check (or rewrite) Colab badges and setup cells from pyproject's URL.
+- ``headers [--fix] PATH…``: check (or rewrite) each chapter's Prerequisites and Time lines from
+  the syllabus.
 - ``new-chapter PATH --title T``: scaffold a chapter with the required cells.
 """
 
@@ -12,9 +18,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
+import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 __all__ = ["main"]
@@ -61,18 +69,105 @@ def _execution_lock() -> Iterator[None]:
         yield
 
 
+def _default_run_log() -> str:
+    from coursekit.report import RUN_LOG_ENV
+
+    if os.environ.get(RUN_LOG_ENV):
+        return os.environ[RUN_LOG_ENV]
+    repo = Path(__file__).resolve().parent.parent
+    return str(repo / ".cache" / "run-log.jsonl") if (repo / "pyproject.toml").is_file() else ""
+
+
 def _execute(args: argparse.Namespace) -> int:
     from coursekit.notebooks import execute_notebook
+    from coursekit.report import RUN_LOG_ENV
 
     total = 0.0
-    with _execution_lock():
-        for path in _chapters(args.paths):
-            print(f"executing {path} …", flush=True)
-            seconds = execute_notebook(path, timeout=args.timeout)
-            total += seconds
-            print(f"  {path.name}: {seconds:.0f} s")
+    before = os.environ.get(RUN_LOG_ENV)
+    if args.run_log:  # the kernels inherit it: each chapter's run_report() appends a line
+        Path(args.run_log).parent.mkdir(parents=True, exist_ok=True)
+        os.environ[RUN_LOG_ENV] = str(Path(args.run_log).resolve())
+    else:
+        os.environ.pop(RUN_LOG_ENV, None)
+    try:
+        with _execution_lock():
+            for path in _chapters(args.paths):
+                print(f"executing {path} …", flush=True)
+                seconds = execute_notebook(path, timeout=args.timeout)
+                total += seconds
+                print(f"  {path.name}: {seconds:.0f} s")
+    finally:
+        if before is None:
+            os.environ.pop(RUN_LOG_ENV, None)
+        else:
+            os.environ[RUN_LOG_ENV] = before
     print(f"total: {total:.0f} s")
+    if args.run_log:
+        print(
+            f"run times logged to {args.run_log} (`python -m coursekit syllabus --from-log` reads it)"
+        )
     return 0
+
+
+def _syllabus(args: argparse.Namespace) -> int:
+    from coursekit import syllabus
+
+    measured = args.measured or syllabus.MEASURED_FILE
+    if args.from_log:
+        for line in syllabus.measure_from_log(args.from_log, args.chapters, measured):
+            print(line)
+        print(f"wrote {measured}")
+    stale = syllabus.stale_measurements(args.chapters, measured)
+    for name, why in stale.items():
+        print(f"{name}: {why}")
+    return 1 if stale else 0
+
+
+def _check_or_fix(
+    args: argparse.Namespace,
+    fix: Callable[[Path], bool],
+    problems: Callable[[Path], list[str]],
+) -> int:
+    """``--fix``: rewrite each chapter, saying which changed; else report problems (exit 1)."""
+    stale = 0
+    for path in _chapters(args.paths):
+        if args.fix:
+            if fix(path):
+                print(f"updated {path}")
+            continue
+        for problem in problems(path):
+            stale += 1
+            print(f"{path}: {problem}")
+    return 1 if stale else 0
+
+
+def _headers(args: argparse.Namespace) -> int:
+    from coursekit.notebooks import fix_header, header_problems
+
+    return _check_or_fix(args, fix_header, header_problems)
+
+
+def _workspace(args: argparse.Namespace) -> int:
+    from coursekit.workspace import sync_workspace
+
+    try:
+        print(sync_workspace(args.src, args.workspace, refresh=args.refresh), flush=True)
+    except FileNotFoundError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    return 0
+
+
+def _lab(args: argparse.Namespace) -> int:
+    from coursekit.workspace import lab_command
+
+    if _workspace(args):
+        return 1
+    print(f"Opening JupyterLab on {args.workspace}/ (Ctrl-C here stops it).", flush=True)
+    try:
+        return subprocess.call(lab_command(args.workspace, args.port, tuple(args.jupyter_args)))
+    except KeyboardInterrupt:
+        return 0
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -93,19 +188,15 @@ def _badges(args: argparse.Namespace) -> int:
 
     from coursekit.notebooks import badge_markdown, fix_badge, setup_cell_source
 
-    stale = 0
-    for path in _chapters(args.paths):
-        if args.fix:
-            if fix_badge(path):
-                print(f"updated {path}")
-            continue
+    def problems(path: Path) -> list[str]:
         nb = nbformat.read(path, as_version=4)
-        if badge_markdown(path) not in nb.cells[0].source or nb.cells[
-            1
-        ].source != setup_cell_source(path):
-            stale += 1
-            print(f"{path}: badge or setup cell does not match pyproject's URL (run with --fix)")
-    return 1 if stale else 0
+        if badge_markdown(path) in nb.cells[0].source and nb.cells[1].source == setup_cell_source(
+            path
+        ):
+            return []
+        return ["badge or setup cell does not match pyproject's URL (run with --fix)"]
+
+    return _check_or_fix(args, fix_badge, problems)
 
 
 def _new_chapter(args: argparse.Namespace) -> int:
@@ -130,7 +221,36 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("paths", nargs="+")
     p.add_argument("--timeout", type=int, default=600, help="seconds per cell")
+    p.add_argument(
+        "--run-log",
+        default=_default_run_log(),
+        help="append each chapter's run time and peak memory here ('' for none; default: "
+        "$COURSEKIT_RUN_LOG, else .cache/run-log.jsonl in a clone of the course)",
+    )
     p.set_defaults(func=_execute)
+    p = sub.add_parser(
+        "syllabus", help="measured run times into the syllabus; check they are current"
+    )
+    p.add_argument("--from-log", help="a run log ($COURSEKIT_RUN_LOG) of a top-to-bottom run")
+    p.add_argument("--chapters", default="chapters")
+    p.add_argument("--measured", help="the measured file (default: coursekit's own)")
+    p.set_defaults(func=_syllabus)
+    for name, helptext in (
+        ("workspace", "seed or update your git-ignored working copy of the chapters"),
+        ("lab", "seed your working copy, then open JupyterLab on it"),
+    ):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("src", nargs="?", default="chapters")
+        p.add_argument("workspace", nargs="?", default="my-notebooks")
+        p.add_argument(
+            "--refresh",
+            action="store_true",
+            help="write the course's new version of each chapter you changed beside yours",
+        )
+        if name == "lab":
+            p.add_argument("--port", type=int, default=8888)
+            p.epilog = "Options after `--` go to jupyter lab, e.g. `-- --ServerApp.ip=0.0.0.0`."
+        p.set_defaults(func=_workspace if name == "workspace" else _lab)
     p = sub.add_parser("check", help="check the notebook conventions")
     p.add_argument("paths", nargs="+")
     p.set_defaults(func=_check)
@@ -138,11 +258,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("paths", nargs="+")
     p.add_argument("--fix", action="store_true")
     p.set_defaults(func=_badges)
+    p = sub.add_parser("headers", help="check or --fix each chapter's Prerequisites and Time lines")
+    p.add_argument("paths", nargs="+")
+    p.add_argument("--fix", action="store_true")
+    p.set_defaults(func=_headers)
     p = sub.add_parser("new-chapter", help="scaffold a chapter with the required cells")
     p.add_argument("path")
     p.add_argument("--title", required=True)
     p.set_defaults(func=_new_chapter)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    passthrough: list[str] = []
+    if "--" in argv:  # the rest is for the program a command starts (`lab`: jupyter lab)
+        argv, passthrough = argv[: argv.index("--")], argv[argv.index("--") + 1 :]
     args = parser.parse_args(argv)
+    args.jupyter_args = passthrough
     return args.func(args)
 
 

@@ -1,9 +1,12 @@
 """The chapters as files: scaffolding, conventions, execution, Colab badges, student edition.
 
-Used by ``python -m coursekit new-chapter | check | execute | badges | student`` and by the tests.
+Used by ``python -m coursekit new-chapter | check | execute | badges | headers | student`` and by
+the tests.
 Conventions every chapter keeps (checked by :func:`check_notebook`):
 
-- cell 0 is markdown: ``# NN · Title``, the Colab badge for this file, goals, prerequisites, time;
+- cell 0 is markdown: ``# NN · Title``, the Colab badge for this file, goals, prerequisites, time
+  (the ``**Prerequisites.**`` and ``**Time.**`` paragraphs are generated from the syllabus and
+  checked by :func:`header_problems`; ``python -m coursekit headers --fix`` rewrites them);
 - cell 1 is the setup cell, exactly :func:`setup_cell_source` (installs coursekit on Colab only);
 - the last code cell is ``coursekit.run_report()``;
 - python3 kernelspec, clean metadata, no stored errors, execution counts 1, 2, 3, … in order,
@@ -28,6 +31,8 @@ __all__ = [
     "colab_url",
     "execute_notebook",
     "fix_badge",
+    "fix_header",
+    "header_problems",
     "new_chapter",
     "repository_url",
     "setup_cell_source",
@@ -141,6 +146,7 @@ def new_chapter(path: str | Path, title: str) -> Path:
         nbformat.v4.new_code_cell(REPORT_SOURCE),
     ]
     _write(nb, path)
+    fix_header(path)  # a chapter the syllabus already lists gets its generated header lines
     return path
 
 
@@ -207,6 +213,67 @@ def fix_badge(path: str | Path) -> bool:
         )
     setup.source = setup_cell_source(path)
     if (title.source, setup.source) == before:
+        return False
+    _write(nb, path)
+    return True
+
+
+# -- header: prerequisites and time, from the syllabus ------------------------------------------
+def _header_paragraph(label: str) -> re.Pattern[str]:
+    return re.compile(rf"^\*\*{label}\.\*\*.*?(?=\n\s*\n|\Z)", re.MULTILINE | re.DOTALL)
+
+
+def _syllabus_header(path: Path, measured: str | Path | None) -> dict[str, str] | None:
+    """Label -> the paragraph the syllabus gives this chapter (None if it is not in the syllabus)."""
+    from coursekit import syllabus
+
+    chapter = next((c for c in syllabus.CHAPTERS if c.filename == path.name), None)
+    if chapter is None:
+        return None
+    lines = syllabus.header_lines(chapter, measured or syllabus.MEASURED_FILE)
+    return dict(zip(("Prerequisites", "Time"), lines, strict=True))
+
+
+def header_problems(path: str | Path, measured: str | Path | None = None) -> list[str]:
+    """How cell 0's Prerequisites and Time paragraphs differ from what the syllabus says."""
+    path = Path(path)
+    want = _syllabus_header(path, measured)
+    if want is None:
+        return []
+    source = nbformat.read(path, as_version=4).cells[0].source
+    problems = []
+    for label, paragraph in want.items():
+        found = _header_paragraph(label).search(source)
+        if found is None:
+            problems.append(f"cell 0 has no **{label}.** paragraph")
+        elif found.group(0).strip() != paragraph:
+            problems.append(
+                f"cell 0's **{label}.** paragraph disagrees with coursekit/syllabus.py "
+                f"(run `python -m coursekit headers --fix chapters`): it says "
+                f"{found.group(0).strip()!r}, the syllabus {paragraph!r}"
+            )
+    return problems
+
+
+def fix_header(path: str | Path, measured: str | Path | None = None) -> bool:
+    """Rewrite cell 0's Prerequisites and Time paragraphs from the syllabus; True if it changed.
+
+    A missing paragraph is added at the end of the cell.
+    """
+    path = Path(path)
+    want = _syllabus_header(path, measured)
+    if want is None:
+        return False
+    nb = nbformat.read(path, as_version=4)
+    title = nb.cells[0]
+    before = title.source
+    for label, paragraph in want.items():
+        pattern = _header_paragraph(label)
+        if pattern.search(title.source):
+            title.source = pattern.sub(lambda _, text=paragraph: text, title.source, count=1)
+        else:
+            title.source = title.source.rstrip() + "\n\n" + paragraph
+    if title.source == before:
         return False
     _write(nb, path)
     return True

@@ -51,7 +51,7 @@ def test_student_command(tmp_path):
 def test_new_chapter_then_execute(tmp_path, capsys):
     path = tmp_path / "77_tiny.ipynb"
     assert main(["new-chapter", str(path), "--title", "Tiny"]) == 0
-    assert main(["execute", str(path)]) == 0
+    assert main(["execute", "--run-log", "", str(path)]) == 0
     assert "77_tiny.ipynb" in capsys.readouterr().out
     nb = nbformat.read(path, as_version=4)
     assert [c.execution_count for c in nb.cells if c.cell_type == "code"] == [1, 2]

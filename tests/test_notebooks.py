@@ -7,7 +7,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from coursekit import notebooks
+from coursekit import notebooks, syllabus
 from coursekit.syllabus import CHAPTERS
 
 REPO = Path(__file__).resolve().parent.parent
@@ -26,6 +26,80 @@ def test_chapter_keeps_the_conventions(path):
 @pytest.mark.parametrize("path", CHAPTER_FILES, ids=lambda p: p.name)
 def test_chapter_is_in_the_syllabus(path):
     assert path.name in {c.filename for c in CHAPTERS}
+
+
+@pytest.mark.parametrize("path", CHAPTER_FILES, ids=lambda p: p.name)
+def test_chapter_header_agrees_with_the_syllabus(path):
+    """Study time, prerequisites and run time in the header come from coursekit/syllabus.py."""
+    assert notebooks.header_problems(path) == [], (
+        "run `python -m coursekit headers --fix chapters` (or `make syllabus`)"
+    )
+
+
+def test_measured_run_times_are_no_older_than_the_chapters():
+    """The README's and chapter 00's "CPU run" column is measured on the chapters as they are."""
+    stale = syllabus.stale_measurements(REPO / "chapters")
+    assert stale == {}, (
+        f"measured run times are stale for {stale}: run the chapters (`make notebooks`, or "
+        "`python -m coursekit execute chapters/NN_x.ipynb`, which log their run times), then "
+        "`make syllabus`"
+    )
+
+
+def test_chapter_00_shows_the_current_syllabus():
+    nb = nbformat.read(REPO / "chapters" / "00_setup.ipynb", as_version=4)
+    (cell,) = [c for c in nb.cells if c.cell_type == "code" and "chapter_table()" in c.source]
+    (shown,) = [o["data"]["text/markdown"] for o in cell.outputs if "data" in o]
+    assert shown == syllabus.chapter_table(REPO / "chapters"), (
+        "chapter 00's stored syllabus is stale: `make syllabus` re-executes it"
+    )
+
+
+def test_fix_header_rewrites_prerequisites_and_time(tmp_path):
+    old_header = (
+        "# 03 · RNN\n\n**Prerequisites.** Chapter 01.\nSecond line.\n\n**Time.** 60 minutes; "
+        "about 2 minutes.\n\nMore text."
+    )
+    path = tmp_path / "03_rnn.ipynb"
+    path.write_text((REPO / "chapters" / "03_rnn.ipynb").read_text())
+    _edit(path, lambda nb: setattr(nb.cells[0], "source", old_header))
+    problems = notebooks.header_problems(path)
+    assert len(problems) == 2
+    assert "**Prerequisites.** paragraph disagrees with coursekit/syllabus.py" in problems[0]
+    assert "**Time.** paragraph disagrees" in problems[1]
+    _edit(path, lambda nb: setattr(nb.cells[0], "source", "# 03 · RNN\n\nMore text."))
+    assert notebooks.header_problems(path) == [
+        "cell 0 has no **Prerequisites.** paragraph",
+        "cell 0 has no **Time.** paragraph",
+    ]
+    assert notebooks.fix_header(path) and notebooks.header_problems(path) == []
+    _edit(path, lambda nb: setattr(nb.cells[0], "source", old_header))
+    assert notebooks.fix_header(path)
+    assert notebooks.header_problems(path) == []
+    source = nbformat.read(path, as_version=4).cells[0].source
+    prereq, time = syllabus.header_lines(next(c for c in CHAPTERS if c.number == "03"))
+    assert source == f"# 03 · RNN\n\n{prereq}\n\n{time}\n\nMore text."
+    assert not notebooks.fix_header(path)
+
+
+def test_headers_command(tmp_path, capsys):
+    from coursekit.cli import main
+
+    path = tmp_path / "04_lstm.ipynb"
+    path.write_text((REPO / "chapters" / "04_lstm.ipynb").read_text())
+    notebooks.fix_header(path)
+    assert main(["headers", str(tmp_path)]) == 0
+    _edit(path, lambda nb: setattr(nb.cells[0], "source", nb.cells[0].source + "\n\n"))
+    _edit(
+        path,
+        lambda nb: setattr(
+            nb.cells[0], "source", nb.cells[0].source.replace("About 75", "About 60")
+        ),
+    )
+    assert main(["headers", str(tmp_path)]) == 1
+    assert "disagrees with coursekit/syllabus.py" in capsys.readouterr().out
+    assert main(["headers", "--fix", str(tmp_path)]) == 0
+    assert main(["headers", str(tmp_path)]) == 0
 
 
 def test_badge_points_at_the_configured_repository():

@@ -3,6 +3,8 @@
 import re
 from pathlib import Path
 
+import pytest
+
 from coursekit.syllabus import chapter_table
 
 REPO = Path(__file__).resolve().parent.parent
@@ -24,6 +26,23 @@ def test_readme_commands_exist_in_the_makefile():
     makefile = (REPO / "Makefile").read_text()
     for target in re.findall(r"`make (\w[\w-]*)", README):
         assert re.search(rf"^{target}:", makefile, re.MULTILINE), f"README names `make {target}`"
+
+
+def test_readme_coursekit_commands_exist():
+    from coursekit.cli import main
+
+    named = set(re.findall(r"python -m\s+coursekit\s+([a-z][\w-]*)", README))
+    assert {"doctor", "syllabus", "headers", "execute", "check"} <= named
+    for command in named:
+        with pytest.raises(SystemExit) as exit_:
+            main([command, "--help"])
+        assert exit_.value.code == 0, f"README names `python -m coursekit {command}`"
+
+
+def test_readme_says_how_to_open_each_edition_and_update_the_syllabus():
+    for text in ("make lab-student", "make lab-refresh", "make syllabus", "my-notebooks/"):
+        assert text in README, text
+    assert "`git pull` never conflicts" in README
 
 
 def test_ci_runs_the_readme_test_command():
