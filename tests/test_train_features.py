@@ -183,14 +183,14 @@ def test_a_checkpoint_from_before_these_options_still_resumes(tmp_path):
 
 # --- no host-device synchronisation every step ---------------------------------------------------
 def _count_host_reads(monkeypatch):
-    """Count the tensor-to-Python reads made by coursekit/train.py itself."""
+    """Count the tensor-to-Python reads made by the package coursekit/train/ itself."""
     counts = {"n": 0}
-    here = str(Path(train_module.__file__))
+    here = Path(train_module.__file__).parent  # the loop, the history's flush, evaluation
     for name in ("item", "tolist", "__float__", "__bool__", "__int__", "cpu", "numpy"):
         real = getattr(torch.Tensor, name)
 
         def spy(self, *args, _real=real, **kwargs):
-            if sys._getframe(1).f_code.co_filename == here:
+            if Path(sys._getframe(1).f_code.co_filename).parent == here:
                 counts["n"] += 1
             return _real(self, *args, **kwargs)
 
