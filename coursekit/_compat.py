@@ -2,9 +2,10 @@
 
 Each failure is one paragraph: what is wrong and the command that fixes it.
 
-CPU sharing (chapter 00): a kernel uses at most the cores its CPU affinity and its cgroup quota
-allow (at most 8 by default), and OpenMP threads that wait for work spin only briefly before they
-sleep, so two kernels on the same cores slow each other down by about half, not a hundred times.
+CPU sharing: a kernel uses at most the cores its CPU affinity and its cgroup quota allow (at
+most 8 by default), and OpenMP threads that wait for work spin only briefly before they sleep, so
+two kernels on the same cores share them instead of slowing each other down a hundredfold
+(``scripts/bench_shared_cpu.py`` measures it).
 The waiting behaviour is read by the OpenMP library once, when torch loads, so
 :func:`configure_openmp_waiting` runs in ``import coursekit`` before torch is imported.
 

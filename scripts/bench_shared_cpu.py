@@ -23,10 +23,11 @@ Its last line names the least spinning setting that meets both targets; courseki
 DEFAULT_SPINCOUNT (coursekit/_compat.py) should agree with it on a quiet machine.
 
 Measured on the course's 2-core machine while 3-6 other busy processes shared it (load average
-5-11, so "alone" was never alone; --quick, 60 steps, medians of 3 rounds, two at once): PASSIVE
-4.2 s, GOMP_SPINCOUNT=300 4.2 s, 1000 4.5-4.8 s, 3000 6.6-7.8 s, 10000 19-21 s, GNU OpenMP's
-default 149-182 s; 1 thread 3.2-3.8 s. The quiet single-kernel cost of each setting could not be
-measured there: rerun on an idle machine.
+5-11, so "alone" was never alone). Two at once, 150 steps, medians of 3 rounds: PASSIVE 12 s,
+GOMP_SPINCOUNT=1000 14-19 s, 3000 29 s, 10000 88 s, GNU OpenMP's default 755 s; 1 thread 11 s.
+(--quick, 60 steps: PASSIVE 4.2 s, 300 4.2 s, 1000 4.5-4.8 s, 3000 6.6-7.8 s, 10000 19-21 s,
+default 149-182 s.) The quiet single-kernel cost of each setting could not be measured there:
+rerun on an idle machine.
 """
 
 from __future__ import annotations
