@@ -1,4 +1,4 @@
-"""Checkpoints that resume a run exactly, and pretrained weights for a model that then trains.
+"""Checkpoints that resume a run exactly (chapter 03), and pretrained weights to fine-tune.
 
 A checkpoint holds only tensors and plain containers (``torch.load(weights_only=True)``: loading
 one cannot run code) and everything a run depends on: model, optimizer, schedule, history, the

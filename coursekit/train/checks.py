@@ -1,6 +1,8 @@
-"""The argument checks of :func:`~coursekit.train.train`: every setting that cannot work (a
-negative clipping norm, ``steps=0``, an iterator that cannot be walked twice, an optimizer built on
-another model) is refused before the first step, with a message that names it and the fix.
+"""The argument checks of :func:`~coursekit.train.train` (chapter 03).
+
+Every setting that cannot work (a negative clipping norm, ``steps=0``, an iterator that cannot be
+walked twice, an optimizer built on another model) is refused before the first step, with a
+message that names it and the fix.
 """
 
 from __future__ import annotations

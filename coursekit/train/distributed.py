@@ -1,6 +1,7 @@
-"""The little the loop needs to know about DDP (``torchrun``): this process's rank and the
-world size, a flag agreed by every rank, and the model inside its DDP wrapper (whose weights
-checkpoints hold).
+"""What the loop needs to know about DDP under ``torchrun`` (chapters 06-10).
+
+This process's rank and the world size, a flag agreed by every rank, and the model inside its DDP
+wrapper (whose weights checkpoints hold).
 """
 
 from __future__ import annotations

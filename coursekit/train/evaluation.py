@@ -1,4 +1,4 @@
-"""The language-model loss, batches moved to the device, and evaluation (chapters 02-03).
+"""The language-model loss, batches moved to the device, and evaluation (chapter 03).
 
 :func:`lm_loss` is the default ``loss_fn`` of :func:`~coursekit.train.train` and
 :func:`evaluate`; :func:`move_to` is how both put a batch on the device.
