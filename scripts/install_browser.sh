@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the browser test (tests/browser, pytest marker `browser`) needs beyond .venv/:
-# Debian's Chromium at /usr/bin/chromium, and a small Chinese font so the chapters' Chinese terms
-# render in its screenshots instead of empty boxes. Idempotent: installs only what is missing.
+# Debian's Chromium at /usr/bin/chromium, a small Chinese font so the chapters' Chinese terms
+# render in its screenshots instead of empty boxes, and DejaVu, whose symbols the exercise
+# checkers print (✔ ✘ ✎; no emoji font needed, the test checks they render). Idempotent: installs
+# only what is missing.
 #
 # Playwright (the PyPI `playwright` package, the `browser` extra) drives this Chromium through
 # its executable-path option; `playwright install` (its own browser download) is never run and
@@ -11,15 +13,18 @@
 set -euo pipefail
 
 CHROMIUM="${COURSEKIT_CHROMIUM:-/usr/bin/chromium}"
-FONT_PACKAGE=fonts-wqy-microhei  # 1.6 MB; CJK glyphs for the screenshots
+# fonts-wqy-microhei: 1.6 MB, CJK glyphs; fonts-dejavu-core: 1.5 MB, usually there already.
+FONT_PACKAGES=(fonts-wqy-microhei fonts-dejavu-core)
 
 missing=()
 [ -x "$CHROMIUM" ] || missing+=(chromium)
-dpkg-query -W -f='${Status}' "$FONT_PACKAGE" 2>/dev/null | grep -q "install ok installed" ||
-    missing+=("$FONT_PACKAGE")
+for package in "${FONT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" ||
+        missing+=("$package")
+done
 
 if [ ${#missing[@]} -eq 0 ]; then
-    echo "install_browser: $("$CHROMIUM" --version 2>/dev/null) at $CHROMIUM and $FONT_PACKAGE are installed"
+    echo "install_browser: $("$CHROMIUM" --version 2>/dev/null) at $CHROMIUM and ${FONT_PACKAGES[*]} are installed"
     exit 0
 fi
 

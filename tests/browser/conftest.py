@@ -35,6 +35,8 @@ from pathlib import Path
 
 import pytest
 
+from coursekit.workspace import LAB_FLAGS
+
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM_ENV = "COURSEKIT_CHROMIUM"
 ARTIFACTS_ENV = "COURSEKIT_ARTIFACTS"
@@ -233,8 +235,7 @@ def _start_server(root: Path, state: Path, log: Path) -> LabServer:
         f"--ServerApp.root_dir={root}",
         f"--IdentityProvider.token={token}",
         "--LabApp.expose_app_in_browser=True",
-        "--LabApp.news_url=None",
-        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        *LAB_FLAGS,  # what `make lab` passes: no news pop-up, no update check
     ]
     with log.open("ab") as sink:
         process = subprocess.Popen(

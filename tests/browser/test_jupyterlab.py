@@ -8,6 +8,9 @@ and then asserts, cell by cell, against the outputs stored in the committed note
 - every code cell ran and none shows an error (cells are numbered from 1, as JupyterLab's status
   bar counts them, markdown cells included);
 - every stored figure is rendered as a loaded image;
+- the exercise checkers' verdict symbols (✔ ✘ ✎) render as glyphs, not as empty boxes (each is
+  drawn in the outputs' font and compared with a code point no font has; a screenshot of one
+  verdict is saved beside the chapter's);
 - every stored ipywidget is rendered as a live control: moving it (a slider's arrow key, the next
   dropdown entry, ...) changes what the widget shows, which needs the widget extension in the
   page and the kernel answering; a progress bar (the training loop's tqdm.auto bar) must show
@@ -322,6 +325,52 @@ def _check_widget_is_live(page, widget, where: str) -> str:
 
 _MODEL_JS = f"(path) => JSON.stringify(({_PANEL_JS})(path).content.model.toJSON())"
 
+# Each character drawn in the font the page uses for outputs, compared with two code points no
+# font has (they show the font's "missing glyph" box): a symbol drawn like them renders as a box.
+_GLYPHS_JS = """(chars) => {
+  const pre = document.querySelector('.jp-OutputArea-output pre') || document.body;
+  const font = getComputedStyle(pre).fontFamily;
+  const canvas = document.createElement('canvas');
+  canvas.width = canvas.height = 48;
+  const ctx = canvas.getContext('2d');
+  const draw = (ch) => {
+    ctx.clearRect(0, 0, 48, 48);
+    ctx.font = `32px ${font}`;
+    ctx.fillStyle = '#000';
+    ctx.fillText(ch, 4, 38);
+    return Array.from(ctx.getImageData(0, 0, 48, 48).data).join(',');
+  };
+  const missing = [draw('\u0378'), draw('\u0380')];
+  return {
+    font,
+    method_ok: missing[0] === missing[1],
+    boxes: chars.filter(ch => draw(ch) === missing[0] || !/[1-9]/.test(draw(ch))),
+  };
+}"""
+
+
+def _verdict_glyph_problems(page, model: nbformat.NotebookNode) -> tuple[list[str], str]:
+    """The exercise checkers' verdict symbols the page shows must render as glyphs, not boxes."""
+    from coursekit.exercises.core import _ICONS
+
+    text = "".join(
+        output.get("text", "")
+        for cell in model.cells
+        if cell.cell_type == "code"
+        for output in cell.get("outputs", [])
+    )
+    shown = sorted({icon for icon in _ICONS.values() if icon in text})
+    if not shown:
+        return [], "no exercise verdicts on this page"
+    result = page.evaluate(_GLYPHS_JS, shown)
+    if not result["method_ok"]:
+        return [], f"glyph check not possible with font {result['font']!r}"
+    problems = [
+        f"the verdict symbol {ch!r} renders as an empty box in {result['font']!r}"
+        for ch in result["boxes"]
+    ]
+    return problems, f"verdict symbols {' '.join(shown)} render in {result['font']!r}"
+
 
 def _problems(
     model: nbformat.NotebookNode, rendered: list[dict], expected: dict[int, tuple[int, int]]
@@ -429,6 +478,17 @@ def test_chapter_runs_in_jupyterlab(notebook: Path, lab_server, browser, artifac
                 pytrace=False,
             )
 
+        glyph_problems, glyphs = _verdict_glyph_problems(page, model)
+        if glyph_problems:
+            pytest.fail(f"{notebook.name}: " + "; ".join(glyph_problems), pytrace=False)
+        verdict = page.locator(
+            ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output pre",
+            has_text=re.compile("passed \\(\\d+ checks\\)"),
+        )
+        if verdict.count():
+            verdict.first.scroll_into_view_if_needed()
+            verdict.first.screenshot(path=str(artifacts_dir / f"{notebook.stem}-verdict.png"))
+
         moved = []
         for index, (_, widgets) in sorted(expected.items()):
             if not widgets:
@@ -445,6 +505,7 @@ def test_chapter_runs_in_jupyterlab(notebook: Path, lab_server, browser, artifac
             f"{sum(f for f, _ in expected.values())} figure(s), "
             f"{sum(w for _, w in expected.values())} widget(s)"
         )
+        report(f"  {glyphs}")
         for line in moved:
             report(f"  {line}")
     finally:
