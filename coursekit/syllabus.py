@@ -274,6 +274,10 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 60:.1f} min"
 
 
+def _threads(n: int) -> str:
+    return "1 CPU thread" if n == 1 else f"{n} CPU threads"
+
+
 def _memory(mb: float) -> str:
     return f"{mb / 1024:.1f} GB" if mb >= 1024 else f"{10 * round(mb / 10):.0f} MB"
 
@@ -288,7 +292,7 @@ def header_lines(chapter: Chapter, path: str | Path = MEASURED_FILE) -> tuple[st
     else:
         run = (
             f"a top-to-bottom run takes about {_duration(entry.seconds)} on "
-            f"{machine.get('threads', '?')} CPU threads (measured; see the syllabus in chapter 00)"
+            f"{_threads(machine.get('threads', 0))} (measured; see the syllabus in chapter 00)"
         )
     return (
         f"**Prerequisites.** {chapter.prerequisites_sentence}",
@@ -317,7 +321,7 @@ def chapter_table(chapters_dir: str | Path = ".", path: str | Path = MEASURED_FI
         rows.append("")
         rows.append(
             f"CPU run: time from setup to the last cell and the kernel's peak memory, measured "
-            f"on {machine['date']} with {machine['threads']} threads of {machine['cpu']} "
+            f"on {machine['date']} with {_threads(machine['threads'])} of {machine['cpu']} "
             f"({machine['matmul_gflops']:.0f} GFLOP/s in an fp32 matrix multiply); times scale "
             f"with a machine's speed."
         )

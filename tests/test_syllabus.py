@@ -66,7 +66,7 @@ def test_chapter_table_shows_the_measurement_and_the_machine(tmp_path):
     rows = {line.split(" | ")[0]: line for line in table.splitlines() if line.startswith("| 0")}
     assert "| 2.1 min, 1.5 GB |" in rows["| 01"] and "| 30 s, 610 MB |" in rows["| 02"]
     assert "| — |" in rows["| 03"]
-    assert "2 threads of Test CPU (40 GFLOP/s in an fp32 matrix multiply)" in table
+    assert "2 CPU threads of Test CPU (40 GFLOP/s in an fp32 matrix multiply)" in table
 
 
 def _chapters(tmp_path: Path) -> Path:
