@@ -287,12 +287,13 @@ def header_lines(chapter: Chapter, path: str | Path = MEASURED_FILE) -> tuple[st
     """The chapter header's ``**Prerequisites.**`` and ``**Time.**`` paragraphs."""
     machine, measured = load_measured(path)
     entry = measured.get(chapter.number)
+    where = "below" if chapter.number == "00" else "in chapter 00"
     if entry is None:
         run = "its top-to-bottom run time is not measured yet"
     else:
         run = (
             f"a top-to-bottom run takes about {_duration(entry.seconds)} on "
-            f"{_threads(machine.get('threads', 0))} (measured; see the syllabus in chapter 00)"
+            f"{_threads(machine.get('threads', 0))} (measured; see the syllabus {where})"
         )
     return (
         f"**Prerequisites.** {chapter.prerequisites_sentence}",
