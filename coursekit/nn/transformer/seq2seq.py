@@ -178,5 +178,15 @@ class Seq2SeqTransformer(nn.Module):
             cache.ids = tgt if cache.ids is None else torch.cat([cache.ids, tgt], dim=1)
         return self.head(self.decoder_norm(x))  # (B, T, V)
 
+    def decode_step(
+        self, tgt: Tensor, memory: Tensor, src_mask: Tensor, cache: KVCache | None = None
+    ) -> tuple[Tensor, KVCache]:
+        """The step of :mod:`coursekit.seq2seq`'s encoder-decoder protocol: logits ``(B, V)`` of
+        the position after the last of ``tgt`` and the cache of every position fed so far (a new
+        one when ``cache`` is None)."""
+        cache = KVCache.empty(len(self.decoder)) if cache is None else cache
+        # decode reads its src argument only for the shape when a mask is given
+        return self.decode(tgt, memory, src_mask, src_mask, cache)[:, -1], cache
+
     def forward(self, src: Tensor, tgt: Tensor, src_mask: Tensor | None = None) -> Tensor:
         return self.decode(tgt, self.encode(src, src_mask), src, src_mask)
