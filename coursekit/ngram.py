@@ -20,14 +20,12 @@ Sentences are padded with ``n - 1`` :data:`BOS` (``<bos>``) and one :data:`EOS` 
 same spellings as the tokenizers of :mod:`coursekit.data.tokenizers`; words seen fewer than
 ``min_freq`` times become ``<unk>``. The vocabulary ``V`` holds the words, ``<eos>`` and ``<unk>``
 (never ``<bos>``, which is not predicted), and is kept apart from the tokenizers' vocabularies
-because ``V`` enters the smoothing (see that module's docstring). The old spellings ``<s>`` and
-``</s>`` are still read as ``<bos>`` and ``<eos>``, with a ``DeprecationWarning``.
+because ``V`` enters the smoothing (see that module's docstring).
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 
@@ -38,20 +36,6 @@ from coursekit.data.tokenizers import BOS, EOS, UNK
 __all__ = ["BOS", "EOS", "UNK", "NGramLM"]
 
 _SMOOTHING = ("mle", "add_k", "kneser_ney")
-_OLD_SPELLINGS = {"<s>": BOS, "</s>": EOS}  # read until chapter 02 is switched, then removed
-
-
-def _respell(words: Sequence[str]) -> Sequence[str]:
-    """``words`` with the old boundary spellings ``<s>``/``</s>`` replaced (and a warning)."""
-    if _OLD_SPELLINGS.keys().isdisjoint(words):
-        return words
-    warnings.warn(
-        "'<s>' and '</s>' are the old spellings of coursekit.ngram.BOS ('<bos>') and EOS "
-        "('<eos>'); they are read as those for now. Use BOS and EOS.",
-        DeprecationWarning,
-        stacklevel=3,
-    )
-    return [_OLD_SPELLINGS.get(w, w) for w in words]
 
 
 class NGramLM:
@@ -63,7 +47,6 @@ class NGramLM:
         discount: Kneser–Ney's ``D``, in (0, 1).
         k: the pseudo-count of add-k smoothing.
         min_freq: training words seen fewer times become ``<unk>``.
-        min_count: deprecated old name of ``min_freq`` (warns).
 
     >>> lm = NGramLM(order=2).fit([["a", "b"], ["a", "c"]])
     >>> round(float(lm.distribution(["a"]).sum()), 6), lm.words
@@ -77,18 +60,7 @@ class NGramLM:
         discount: float = 0.75,
         k: float = 1.0,
         min_freq: int = 1,
-        *,
-        min_count: int | None = None,
     ) -> None:
-        if min_count is not None:
-            if min_freq != 1:
-                raise TypeError("pass min_freq (min_count is its old name), not both")
-            warnings.warn(
-                "NGramLM(min_count=...) is deprecated and will be removed; use min_freq=...",
-                DeprecationWarning,
-                stacklevel=2,
-            )
-            min_freq = min_count
         if isinstance(min_freq, bool) or not isinstance(min_freq, int) or min_freq < 1:
             raise ValueError(f"min_freq must be at least 1 (an int), got {min_freq!r}")
         if order < 1:
@@ -104,18 +76,9 @@ class NGramLM:
         self.words: tuple[str, ...] = ()
         self._fitted = False
 
-    @property
-    def min_count(self) -> int:
-        """Deprecated old name of :attr:`min_freq` (warns)."""
-        warnings.warn(
-            "NGramLM.min_count is deprecated; use min_freq", DeprecationWarning, stacklevel=2
-        )
-        return self.min_freq
-
     # -- training ------------------------------------------------------------------------------
     def fit(self, sentences: Iterable[Sequence[str]]) -> NGramLM:
         """Count the n-grams of tokenised sentences; returns ``self``."""
-        sentences = [list(_respell(s)) for s in sentences]
         frequency = Counter(w for s in sentences for w in s)
         for special in (BOS, EOS, UNK):
             frequency.pop(special, None)
@@ -169,7 +132,7 @@ class NGramLM:
 
     def encode(self, words: Sequence[str]) -> list[int]:
         """Word ids, unknown words as ``<unk>``."""
-        return self._lookup(_respell(words))
+        return self._lookup(words)
 
     def _lookup(self, words: Sequence[str]) -> list[int]:
         unk = self.index[UNK]
@@ -181,7 +144,6 @@ class NGramLM:
 
     def _context_ids(self, context: Sequence[str]) -> tuple[int, ...]:
         """The last ``n - 1`` words of ``context`` as ids, left-padded with ``<bos>``."""
-        context = _respell(context)
         ids = [-1 if w == BOS else i for w, i in zip(context, self._lookup(context), strict=True)]
         ids = [-1] * (self.order - 1) + ids
         return tuple(ids[len(ids) - (self.order - 1) :]) if self.order > 1 else ()

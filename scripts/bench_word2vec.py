@@ -50,7 +50,7 @@ def main() -> None:
     lines = (word_split(t, lowercase=True) for t in load_text(args.corpus, "train").split("\n"))
     sentences = [[w for w in ws if w[0].isalpha()] for ws in lines]
     sentences = [s for s in sentences if s]
-    vocab = Vocabulary.from_tokens((w for s in sentences for w in s), min_count=5)
+    vocab = Vocabulary.from_tokens((w for s in sentences for w in s), min_freq=5)
     ids = vocab.encode(sentences)
     print(f"{args.corpus}: {sum(map(len, sentences)):,} tokens, V = {len(vocab):,}, dim {args.dim}")
 

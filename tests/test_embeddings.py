@@ -65,7 +65,7 @@ def test_cooccurrence_rejects_bad_input():
 
 
 def test_vocabulary_orders_by_frequency_and_drops_rare_words():
-    v = Vocabulary.from_tokens(["the", "cat", "the", "dog", "the", "cat", "bird"], min_count=2)
+    v = Vocabulary.from_tokens(["the", "cat", "the", "dog", "the", "cat", "bird"], min_freq=2)
     assert v.words == ("the", "cat")
     assert v.encode([["the", "bird", "cat"], ["cat"]]).tolist() == [0, 1, -1, 1]
     with pytest.raises(KeyError, match="bird"):

@@ -90,15 +90,6 @@ def test_min_freq_maps_rare_words_to_unk():
         NGramLM(min_freq=0)
 
 
-def test_min_count_is_the_deprecated_name_of_min_freq():
-    with pytest.warns(DeprecationWarning, match="min_freq"):
-        old = NGramLM(order=2, min_count=2)
-    assert old.min_freq == 2
-    assert old.fit(CORPUS).words == NGramLM(order=2, min_freq=2).fit(CORPUS).words
-    with pytest.raises(TypeError, match="not both"):
-        NGramLM(min_freq=2, min_count=2)
-
-
 # Measured with the model as it was before the spellings changed to <bos>/<eos> (commit bc8e14f).
 HELD_OUT = [["the", "cat", "sat", "on", "the", "log"], ["a", "dog", "ate", "the", "fish"]]
 BEFORE = {
@@ -124,19 +115,6 @@ def test_sentence_boundaries_are_spelled_as_in_the_tokenizers():
     assert (BOS, EOS, UNK) == (tokenizers.BOS, tokenizers.EOS, tokenizers.UNK)
     assert (BOS, EOS) == ("<bos>", "<eos>")
     assert NGramLM(order=2).fit(CORPUS).words[:2] == ("<eos>", "<unk>")
-
-
-def test_old_boundary_spellings_are_read_as_bos_and_eos_with_a_warning():
-    lm = NGramLM(order=2).fit(CORPUS)
-    with pytest.warns(DeprecationWarning, match=r"'<s>'.*'<bos>'"):
-        assert lm.prob("</s>", ["<s>"]) == lm.prob(EOS, [BOS])
-    with pytest.warns(DeprecationWarning):
-        assert lm.sentence_logprob(["the", "cat", "</s>"]) == lm.sentence_logprob(
-            ["the", "cat", EOS]
-        )
-    with pytest.warns(DeprecationWarning):
-        old = NGramLM(order=2).fit([["<s>", *s, "</s>"] for s in CORPUS])
-    assert old.words == NGramLM(order=2).fit([[BOS, *s, EOS] for s in CORPUS]).words
 
 
 def test_errors_are_clear():

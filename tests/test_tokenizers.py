@@ -171,15 +171,6 @@ def test_train_takes_one_text_or_many(cls, joiner):
         cls.train(["ok", b"bytes"])
 
 
-def test_old_constructor_names_warn_and_build_the_same_tokenizer():
-    with pytest.warns(DeprecationWarning, match=r"CharTokenizer\.train"):
-        old_char = CharTokenizer.from_text("hello", 2)  # positional min_freq, as before
-    assert old_char == CharTokenizer.train("hello", min_freq=2)
-    with pytest.warns(DeprecationWarning, match=r"WordTokenizer\.train"):
-        old_word = WordTokenizer.from_texts(["b a a", "b c"], 2, None, True)
-    assert old_word == WordTokenizer.train(["b a a", "b c"], min_freq=2, lowercase=True)
-
-
 @register_tokenizer
 class _Bytes(Tokenizer):
     """What chapter 08's BPE looks like to the protocol: ids map to bytes, one special at the end,
@@ -279,10 +270,6 @@ def test_every_vocabulary_takes_min_freq_and_spells_specials_alike():
     assert NGramLM(order=1, min_freq=2).fit([words]).words == (EOS, UNK, "a", "b")
     assert WordTokenizer.train(" ".join(words), min_freq=2).itos[4:] == ["a", "b"]
     assert (UNK, BOS, EOS) == SPECIALS[1:] == ("<unk>", "<bos>", "<eos>")
-    with pytest.warns(DeprecationWarning, match="min_freq"):
-        old = Vocabulary.from_tokens(words, min_count=2)
-    assert old.words == ("a", "b") and old.counts.tolist() == [3, 2]
-    with pytest.raises(TypeError, match="not both"):
-        Vocabulary.from_tokens(words, min_freq=2, min_count=2)
+    assert Vocabulary.from_tokens(words, min_freq=2).counts.tolist() == [3, 2]
     with pytest.raises(ValueError, match="min_freq must be at least 1"):
         Vocabulary.from_tokens(words, min_freq=0)

@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import json
 import re
-import warnings
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -140,12 +139,6 @@ def _texts(text_or_texts: str | Iterable[str]) -> Iterator[str]:
 def _check_min_freq(min_freq: int) -> None:
     if isinstance(min_freq, bool) or not isinstance(min_freq, int) or min_freq < 1:
         raise ValueError(f"min_freq must be at least 1 (an int), got {min_freq!r}.")
-
-
-def _deprecated(old: str, new: str) -> None:
-    warnings.warn(
-        f"{old} is deprecated and will be removed; use {new}.", DeprecationWarning, stacklevel=3
-    )
 
 
 class Tokenizer:
@@ -364,12 +357,6 @@ class CharTokenizer(_TokenList):
             counts.update(text)
         return cls(sorted(c for c, n in counts.items() if n >= min_freq))
 
-    @classmethod
-    def from_text(cls, text: str, min_freq: int = 1) -> CharTokenizer:
-        """Deprecated old name of :meth:`train` (warns)."""
-        _deprecated("CharTokenizer.from_text", "CharTokenizer.train(text, min_freq=...)")
-        return cls.train(text, min_freq=min_freq)
-
     def _tokens(self, text: str) -> list[str]:
         return list(text)
 
@@ -436,18 +423,6 @@ class WordTokenizer(_TokenList):
         if max_size is not None:
             words = words[:max_size]
         return cls(words, lowercase=lowercase)
-
-    @classmethod
-    def from_texts(
-        cls,
-        texts: str | Iterable[str],
-        min_freq: int = 1,
-        max_size: int | None = None,
-        lowercase: bool = False,
-    ) -> WordTokenizer:
-        """Deprecated old name of :meth:`train` (warns)."""
-        _deprecated("WordTokenizer.from_texts", "WordTokenizer.train(texts, min_freq=...)")
-        return cls.train(texts, min_freq=min_freq, max_size=max_size, lowercase=lowercase)
 
     def _tokens(self, text: str) -> list[str]:
         return word_split(text, self.lowercase)

@@ -10,7 +10,6 @@ Token ids are 1-D integer arrays; a negative id marks a sentence boundary, and n
 
 from __future__ import annotations
 
-import warnings
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -53,24 +52,11 @@ class Vocabulary:
         tokens: Iterable[str],
         min_freq: int = 1,
         max_size: int | None = None,
-        *,
-        min_count: int | None = None,
     ) -> Vocabulary:
         """Keep words seen at least ``min_freq`` times (at most ``max_size`` of the commonest).
 
-        ``min_count`` is the deprecated old name of ``min_freq`` (it warns). Why this vocabulary
-        is not a tokenizer's: see :mod:`coursekit.data.tokenizers`.
+        Why this vocabulary is not a tokenizer's: see :mod:`coursekit.data.tokenizers`.
         """
-        if min_count is not None:
-            if min_freq != 1:
-                raise TypeError("pass min_freq (min_count is its old name), not both")
-            warnings.warn(
-                "Vocabulary.from_tokens(min_count=...) is deprecated and will be removed; "
-                "use min_freq=...",
-                DeprecationWarning,
-                stacklevel=2,
-            )
-            min_freq = min_count
         if min_freq < 1:
             raise ValueError(f"min_freq must be at least 1, got {min_freq}")
         counted = Counter(tokens).most_common(max_size)
