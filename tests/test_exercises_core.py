@@ -24,6 +24,18 @@ def test_not_attempted_is_reported_not_raised(capsys):
     assert "not attempted yet" in capsys.readouterr().out
 
 
+def test_not_attempted_names_the_unsolved_function_that_was_called(capsys):
+    def helper_exercise(x):
+        raise NotImplementedError
+
+    def softmax(x):
+        return helper_exercise(x)
+
+    assert check_softmax(softmax).status == "not attempted"
+    out = capsys.readouterr().out
+    assert "`helper_exercise` (which `softmax` calls)" in out
+
+
 @pytest.mark.parametrize(
     ("answer", "expected"),
     [

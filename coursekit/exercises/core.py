@@ -114,11 +114,14 @@ class Exercise:
             )
         try:
             out = fn(*args, **kwargs)
-        except NotImplementedError:
-            self._stop(
-                NOT_ATTEMPTED,
-                f"Replace `raise NotImplementedError` in `{name}` with your code, then run this cell again.",
-            )
+        except NotImplementedError as exc:
+            # The stub that raised may be another exercise's function that this one calls.
+            stub = traceback.extract_tb(exc.__traceback__)[-1].name
+            where = f"`{name}`"
+            if stub not in (name, "<lambda>", "<module>"):
+                where = f"`{stub}` (which `{name}` calls)"
+            hint = f"Replace `raise NotImplementedError` in {where} with your code, then run this cell again."
+            self._stop(NOT_ATTEMPTED, hint)
         except Exception as exc:  # the learner's bug: report it, don't crash the notebook
             where = traceback.extract_tb(exc.__traceback__)[-1]
             self.fail(
