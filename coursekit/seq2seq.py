@@ -349,10 +349,10 @@ def _settled(
 ) -> bool:
     """Whether no live prefix can still enter the K best finished hypotheses: its log-probability
     only falls, and its penalty is at most that of ``max_len`` tokens."""
+    if not live:
+        return True  # nothing left to extend
     if len(finished) < k:
         return False
-    if not live:
-        return True
     bound = live[0][2] / gnmt_penalty(max_len, alpha)  # live is sorted, best first; log P <= 0
     return _best(finished, k)[-1].score >= bound
 

@@ -158,6 +158,14 @@ def _sources():
     return src.masked_fill(~mask, PAD), mask
 
 
+def _assert_same_hypotheses(found, wanted):
+    """The same ids in the same order, with the same scores, for every source."""
+    assert [[h.ids for h in hyps] for hyps in found] == [[h.ids for h in hyps] for hyps in wanted]
+    for hyps, refs in zip(found, wanted, strict=True):
+        for h, r in zip(hyps, refs, strict=True):
+            assert math.isclose(h.score, r.score, abs_tol=1e-9)
+
+
 def test_the_transformer_steps_give_the_logits_of_teacher_forcing():
     model, (src, mask) = _transformer(), _sources()
     tgt = torch.randint(4, 10, (4, 5), generator=torch.Generator().manual_seed(1))
@@ -178,11 +186,7 @@ def test_transformer_decoding_with_the_kv_cache_equals_decoding_without_it():
     )
     cached = beam_hypotheses(model, src, mask, beam_size=3, max_len=9, length_penalty=0.7)
     plain = beam_hypotheses(model, src, mask, 3, 9, 0.7, use_cache=False)
-    for hyps, refs in zip(cached, plain, strict=True):
-        assert [h.ids for h in hyps] == [h.ids for h in refs]
-        assert all(
-            math.isclose(h.score, r.score, abs_tol=1e-9) for h, r in zip(hyps, refs, strict=True)
-        )
+    _assert_same_hypotheses(cached, plain)
 
 
 def test_beam_size_one_without_length_normalisation_is_greedy_decoding():
@@ -200,13 +204,11 @@ def test_beam_size_one_without_length_normalisation_is_greedy_decoding():
 def test_a_batch_of_sources_is_searched_as_each_source_alone():
     model, (src, mask) = _transformer(2), _sources()
     batched = beam_hypotheses(model, src, mask, beam_size=3, max_len=8, length_penalty=0.6)
-    for i, hyps in enumerate(batched):
-        real = src[i : i + 1, : int(mask[i].sum())]  # the source without its padding
-        alone = beam_hypotheses(model, real, None, beam_size=3, max_len=8, length_penalty=0.6)[0]
-        assert [h.ids for h in hyps] == [h.ids for h in alone]
-        assert all(
-            math.isclose(h.score, a.score, abs_tol=1e-9) for h, a in zip(hyps, alone, strict=True)
-        )
+    alone = [
+        beam_hypotheses(model, row[None, : int(m.sum())], None, 3, 8, 0.6)[0]  # no padding
+        for row, m in zip(src, mask, strict=True)
+    ]
+    _assert_same_hypotheses(batched, alone)
 
 
 def test_decoding_restores_the_mode_and_refuses_what_cannot_work():
@@ -242,6 +244,44 @@ def test_seq2seq_loss_scores_only_real_target_tokens():
         TypeError, match=r"seq2seq_loss needs a Seq2SeqBatch .*without src, src_mask"
     ):
         seq2seq_loss(model, (batch.src, batch.tgt_in))
+
+
+class TinyGRUSeq2Seq(nn.Module):
+    """Chapter 06's shape of model: a GRU encoder whose last state starts a GRU decoder. Its
+    state is the GRU's ``(layers, B, H)``, batch on dim 1, so it defines ``reorder_state``."""
+
+    def __init__(self, vocab: int = 10, hidden: int = 8) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(vocab, hidden)
+        self.encoder = nn.GRU(hidden, hidden, batch_first=True)
+        self.decoder = nn.GRU(hidden, hidden, batch_first=True)
+        self.head = nn.Linear(hidden, vocab)
+
+    def encode(self, src, src_mask):
+        _, h = self.encoder(self.embed(src) * src_mask[..., None])  # h (1, B, H)
+        return h.transpose(0, 1)  # memory (B, 1, H): batch first, as the protocol asks
+
+    def decode_step(self, tokens, memory, src_mask, state):
+        h = memory.transpose(0, 1).contiguous() if state is None else state  # (1, B, H)
+        out, h = self.decoder(self.embed(tokens), h)  # (B, t, H)
+        return self.head(out[:, -1]), h
+
+    def reorder_state(self, state, index):
+        return state.index_select(1, index)
+
+
+def test_an_rnn_encoder_decoder_with_its_own_reorder_state_decodes_with_and_without_it():
+    torch.manual_seed(0)
+    model, (src, mask) = TinyGRUSeq2Seq().double(), _sources()
+    src = src.clamp(max=9)
+    assert isinstance(model, EncoderDecoder)
+    torch.testing.assert_close(
+        greedy_decode(model, src, mask, max_len=7),
+        greedy_decode(model, src, mask, max_len=7, use_cache=False),
+    )
+    cached = beam_hypotheses(model, src, mask, beam_size=4, max_len=7, length_penalty=0.6)
+    plain = beam_hypotheses(model, src, mask, 4, 7, 0.6, use_cache=False)
+    _assert_same_hypotheses(cached, plain)
 
 
 def _reversal_batch(i: int, size: int = 32, seed: int = 0):
