@@ -168,6 +168,7 @@ def _assert_same_hypotheses(found, wanted):
 
 def test_the_transformer_steps_give_the_logits_of_teacher_forcing():
     model, (src, mask) = _transformer(), _sources()
+    assert isinstance(model, EncoderDecoder)
     tgt = torch.randint(4, 10, (4, 5), generator=torch.Generator().manual_seed(1))
     full = model(src, tgt, mask)  # (B, T, V)
     memory, state = model.encode(src, mask), None
