@@ -86,6 +86,7 @@ WRONG = [
     (ch04.check_lstm_step, lambda x, h, c, *w: (h, c), "`h` returned unchanged"),
     (ch04.check_lstm_step, lambda x, h, c, *w: h, "return the pair"),
     (ch04.check_forget_bias, lambda p, n: 0.0, "a zero bias"),
+    (ch04.check_forget_bias, lambda p, n: math.log(p / (1 - p)), "gate for one step"),
     (ch04.check_forget_bias, lambda p, n: p, "the fraction itself"),
     (ch04.check_forget_bias, lambda p, n: "b", "return one number"),
     (ch04.check_lstm_num_parameters, lambda i, h, n: 0, "placeholder"),

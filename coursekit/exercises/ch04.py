@@ -100,7 +100,15 @@ def check_forget_bias(forget_bias: Callable[[float, int], float]) -> ExerciseRes
             if b == 0:
                 ex.fail(
                     f"{args} = 0: a zero bias gives σ(0) = 0.5 at every step, which keeps "
-                    f"0.5^{steps} = {0.5**steps:.1e} of the gradient, not {fraction}."
+                    f"0.5^{steps} = {0.5**steps:.1e} of the gradient, not {fraction}. (If you "
+                    f"took the logit of the fraction itself, that is the gate for one step: the "
+                    f"gradient is multiplied by f at each of the {steps} steps, so f^{steps} = {fraction}.)"
+                )
+            if math.isclose(b, _logit(fraction), rel_tol=1e-4):
+                ex.fail(
+                    f"{args} = {b:.4f} = logit({fraction}): that gate keeps {fraction} over one "
+                    f"step; over {steps} steps the gradient is multiplied by f every time, so "
+                    f"f^{steps} = {fraction}: f = {fraction}^(1/{steps})."
                 )
             if math.isclose(b, fraction):
                 ex.fail(f"{args} returned the fraction itself; return the bias b.")
