@@ -26,9 +26,16 @@ def steps_to_vanish(W_hh, tol=1e-3, max_steps=1000):
     return None
 
 
-def clip(grads, max_norm):
-    total = math.sqrt(sum(float(g.pow(2).sum()) for g in grads))
-    return [g * min(1.0, max_norm / total) for g in grads]
+def rnn_backward(xs, h0, W_hh, states, grad_states):
+    dW_xh = torch.zeros(W_hh.shape[0], xs.shape[-1], dtype=xs.dtype)
+    dW_hh, db = torch.zeros_like(W_hh), torch.zeros(W_hh.shape[0], dtype=xs.dtype)
+    from_next = torch.zeros_like(h0)
+    for t in reversed(range(xs.shape[1])):
+        h_prev = states[:, t - 1] if t > 0 else h0
+        a = (grad_states[:, t] + from_next) * (1 - states[:, t] ** 2)
+        dW_xh, dW_hh, db = dW_xh + a.T @ xs[:, t], dW_hh + a.T @ h_prev, db + a.sum(0)
+        from_next = a @ W_hh
+    return dW_xh, dW_hh, db, from_next
 
 
 def truncated_rnn(xs, h0, W_xh, W_hh, b, window):
@@ -47,7 +54,7 @@ def not_yet(*args):
 
 CASES = [
     (ch03.check_steps_to_vanish, steps_to_vanish),
-    (ch03.check_clip_global_norm, clip),
+    (ch03.check_rnn_backward, rnn_backward),
     (ch03.check_truncated_rnn, truncated_rnn),
 ]
 
@@ -123,25 +130,45 @@ VANISH_WRONG = [
 
 
 # --- wrong answers for 03.2 ----------------------------------------------------------------------
-def _clip_in_place(grads, max_norm):
-    total = math.sqrt(sum(float(g.pow(2).sum()) for g in grads))
-    for g in grads:
-        g.mul_(min(1.0, max_norm / total))
-    return grads
+def _backward_with(**flags):
+    return lambda xs, h0, W_hh, states, grads: ch03._bptt(xs, h0, W_hh, states, grads, **flags)
 
 
-CLIP_WRONG = [
-    (lambda gs, m: [torch.zeros_like(g) for g in gs], "came back as zeros"),
-    (lambda gs, m: gs, "came back unchanged"),
-    (_clip_in_place, "in place"),
-    (lambda gs, m: [g * min(1.0, m / float(g.norm())) for g in gs], "each tensor by its own norm"),
+def _swap(i, fn):
+    """The reference with output ``i`` replaced by ``fn(reference output)``."""
+
+    def answer(*args):
+        out = list(rnn_backward(*args))
+        out[i] = fn(out[i])
+        return tuple(out)
+
+    return answer
+
+
+def _untransposed(xs, h0, W_hh, states, grad_states):
+    h = h0
+    for x_t in xs.unbind(1):
+        h = h @ W_hh + x_t  # (B, H) @ (H, H) + (B, D): a shape error with D != H
+    return rnn_backward(xs, h0, W_hh, states, grad_states)
+
+
+BACKWARD_WRONG = [
     (
-        lambda gs, m: [g * m / math.sqrt(sum(float(t.pow(2).sum()) for t in gs)) for g in gs],
-        "returned unchanged",
+        lambda *args: tuple(torch.zeros_like(g) for g in rnn_backward(*args)),
+        "all gradients are zero",
     ),
-    (lambda gs, m: [g * 0.5 * m / float(g.norm()) for g in gs], "global norm should be 1"),
-    (lambda gs, m: [-g for g in clip(gs, m)], "the direction changed"),  # the final value check
-    (lambda gs, m: gs[0], "return a list with one tensor per gradient"),
+    (lambda *args: rnn_backward(*args)[:3], "return four gradients"),
+    (_swap(0, lambda g: g.T), "the transpose of (4, 3)"),
+    (_swap(1, lambda g: g.T), "dW_hh is the transpose"),
+    (_backward_with(carry="none"), "also arrives from step t + 1"),
+    (_backward_with(carry="transposed"), "its backward is a @ W_hh"),
+    (_backward_with(slope="h_prev"), "not 1 - h_(t-1)^2"),
+    (_backward_with(slope="none"), "the tanh derivative is missing"),
+    (_backward_with(accumulate=False), "add up over all steps"),
+    (_backward_with(first_prev="zeros"), "the previous state is h0"),
+    (_swap(3, lambda g: g * 2), "dh0 differs from autograd's"),  # only the final check catches it
+    (_swap(2, lambda g: g + 1e-3), "db differs from autograd's"),
+    (_untransposed, "Hint: here xs is (B, T, D)"),
 ]
 
 
@@ -195,7 +222,7 @@ TBPTT_WRONG = [
 
 WRONG = (
     [(ch03.check_steps_to_vanish, *case) for case in VANISH_WRONG]
-    + [(ch03.check_clip_global_norm, *case) for case in CLIP_WRONG]
+    + [(ch03.check_rnn_backward, *case) for case in BACKWARD_WRONG]
     + [(ch03.check_truncated_rnn, *case) for case in TBPTT_WRONG]
 )
 

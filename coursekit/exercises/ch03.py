@@ -1,5 +1,5 @@
-"""Checkers for chapter 03 (RNN): how far a gradient survives, global gradient clipping, and
-truncated backpropagation through time.
+"""Checkers for chapter 03 (RNN): how far a gradient survives, backpropagation through time by
+hand, and truncated backpropagation through time.
 
 Every checker turns a shape error raised inside the learner's code (a missing ``.T``, a
 broadcasting mismatch) into a hint that names the shapes involved, and names the typical mistake
@@ -17,7 +17,7 @@ import torch
 
 from coursekit.exercises.core import Exercise, ExerciseResult
 
-__all__ = ["check_clip_global_norm", "check_steps_to_vanish", "check_truncated_rnn"]
+__all__ = ["check_rnn_backward", "check_steps_to_vanish", "check_truncated_rnn"]
 
 _SHAPE_WORDS = ("shape", "size", "dimension", "mat1", "mat2", "number of elements")
 
@@ -202,62 +202,142 @@ def check_steps_to_vanish(
 
 
 # --- 03.2 ----------------------------------------------------------------------------------------
-def check_clip_global_norm(clip: Callable[..., list[torch.Tensor]]) -> ExerciseResult:
-    """03.2: ``clip(grads, max_norm) -> grads`` rescaled together so that their joint L2 norm is at
-    most ``max_norm``, without changing the inputs."""
-    with Exercise("03.2 clipping by the global norm") as ex:
+def _bptt(
+    xs: torch.Tensor,
+    h0: torch.Tensor,
+    w_hh: torch.Tensor,
+    states: torch.Tensor,
+    grad_states: torch.Tensor,
+    *,
+    carry: str = "right",
+    slope: str = "h_t",
+    accumulate: bool = True,
+    first_prev: str = "h0",
+) -> tuple[torch.Tensor, ...]:
+    """The reference backward pass of ``h_t = tanh(x_t W_xh^T + h_(t-1) W_hh^T + b)``, and the
+    typical mistakes: ``carry`` "right" / "none" (no gradient through the next state) /
+    "transposed" (through ``W_hh^T``); ``slope`` "h_t" / "h_prev" / "none" (the tanh derivative);
+    ``accumulate=False`` keeps one step's contribution; ``first_prev="zeros"`` ignores ``h0``."""
+    B, T, H = states.shape
+    g_w_xh = torch.zeros(H, xs.shape[-1], dtype=states.dtype)
+    g_w_hh = torch.zeros(H, H, dtype=states.dtype)
+    g_b = torch.zeros(H, dtype=states.dtype)
+    from_next = torch.zeros(B, H, dtype=states.dtype)  # dL/dh_t through step t + 1
+    for t in reversed(range(T)):
+        h_prev = states[:, t - 1] if t > 0 else (h0 if first_prev == "h0" else torch.zeros_like(h0))
+        g_h = grad_states[:, t] + from_next  # both sources of dL/dh_t
+        derivative = {"h_t": 1 - states[:, t] ** 2, "h_prev": 1 - h_prev**2, "none": 1.0}[slope]
+        a = g_h * derivative  # dL/d(pre-activation at step t), (B, H)
+        parts = (a.T @ xs[:, t], a.T @ h_prev, a.sum(0))
+        if accumulate:
+            g_w_xh, g_w_hh, g_b = g_w_xh + parts[0], g_w_hh + parts[1], g_b + parts[2]
+        else:
+            g_w_xh, g_w_hh, g_b = parts
+        if carry == "right":
+            from_next = a @ w_hh
+        elif carry == "transposed":
+            from_next = a @ w_hh.T
+    return g_w_xh, g_w_hh, g_b, from_next
+
+
+def check_rnn_backward(rnn_backward: Callable[..., tuple]) -> ExerciseResult:
+    """03.2: ``rnn_backward(xs, h0, W_hh, states, grad_states) -> (dW_xh, dW_hh, db, dh0)``:
+    backpropagation through time by hand, for ``h_t = tanh(x_t W_xh^T + h_(t-1) W_hh^T + b)``;
+    ``grad_states[:, t]`` is the gradient that reaches ``h_t`` from step t's output only."""
+    with Exercise("03.2 backpropagation through time by hand") as ex:
+        B, T, D, H = 2, 6, 3, 4
+        gen = torch.Generator().manual_seed(5)
+        xs = torch.randn(B, T, D, generator=gen, dtype=torch.float64)
+        h0 = torch.randn(B, H, generator=gen, dtype=torch.float64)
+        w_xh = (torch.randn(H, D, generator=gen, dtype=torch.float64) * 0.8).requires_grad_()
+        w_hh = (torch.randn(H, H, generator=gen, dtype=torch.float64) * 0.8).requires_grad_()
+        b = (torch.randn(H, generator=gen, dtype=torch.float64) * 0.3).requires_grad_()
+        h0_leaf = h0.clone().requires_grad_()
+        h, states = h0_leaf, []
+        for x_t in xs.unbind(1):
+            h = torch.tanh(x_t @ w_xh.T + h @ w_hh.T + b)
+            states.append(h)
+        states = torch.stack(states, dim=1)
+        grad_states = torch.randn(B, T, H, generator=gen, dtype=torch.float64)
+        autograd = torch.autograd.grad(states, (w_xh, w_hh, b, h0_leaf), grad_states)
+        plain = (xs, h0, w_hh.detach(), states.detach(), grad_states)
         fn = _with_shape_hint(
-            clip,
-            "each gradient keeps its own shape; the global norm is one number, "
-            "sqrt(sum over the list of g.pow(2).sum()), and every g is multiplied by one scale.",
+            rnn_backward,
+            f"here xs is (B, T, D) = {(B, T, D)}, h0 and every state are (B, H) = {(B, H)}, W_hh "
+            f"is (H, H). The gradient a at a step's pre-activation is (B, H), so a.T @ x_t is "
+            f"(H, D) like W_xh, a.T @ h_prev is (H, H) like W_hh, and a @ W_hh is (B, H).",
         )
-        gen = torch.Generator().manual_seed(0)
-        grads = [torch.randn(3, 4, generator=gen) * 5, torch.randn(6, generator=gen)]
-        total = math.sqrt(sum(float(g.pow(2).sum()) for g in grads))
-        given = [g.clone() for g in grads]
-        out = ex.call(fn, given, 1.0)
+        out = ex.call(fn, *(t.clone() for t in plain))
         ex.check(
-            isinstance(out, (list, tuple)) and len(out) == len(grads),
-            f"return a list with one tensor per gradient ({len(grads)}), got {type(out).__name__}.",
+            isinstance(out, (tuple, list)) and len(out) == 4,
+            "return four gradients, (dW_xh, dW_hh, db, dh0), in that order; got "
+            f"{type(out).__name__}" + (f" of length {len(out)}" if hasattr(out, "__len__") else ""),
         )
-        for got, g in zip(out, grads, strict=True):
-            ex.check_shape(got, tuple(g.shape), "each clipped gradient")
-        ex.check(
-            all(torch.equal(a, b) for a, b in zip(given, grads, strict=True)),
-            "you changed the gradients you were given (in place): return new tensors, "
-            "e.g. [g * scale for g in grads].",
-        )
-        ex.check(
-            any(bool(got.abs().sum() > 0) for got in out),
-            "all gradients came back as zeros: clipping rescales, it never zeroes "
-            "(multiply by min(1, max_norm / total_norm)).",
-        )
-        if all(torch.allclose(a, b) for a, b in zip(out, grads, strict=True)):
-            ex.fail(
-                f"the gradients came back unchanged, but their global norm is {total:.2f}, above "
-                "max_norm = 1: multiply every one by max_norm / total_norm."
+        names = ("dW_xh", "dW_hh", "db", "dh0")
+        shapes = ((H, D), (H, H), (H,), (B, H))
+        for got, shape, name in zip(out, shapes, names, strict=True):
+            if shape[::-1] != shape and tuple(getattr(got, "shape", ())) == shape[::-1]:
+                ex.fail(
+                    f"{name} has shape {tuple(got.shape)}, the transpose of {shape}: with "
+                    "examples as rows the weight gradient is a.T @ (the layer's input), "
+                    "not input.T @ a."
+                )
+            ex.check_shape(got, shape, name)
+        got = tuple(g.detach().to(torch.float64) for g in out)
+        want = _bptt(*plain)
+
+        def same(candidate: tuple[torch.Tensor, ...]) -> bool:  # the weight gradients agree
+            return all(
+                torch.allclose(a, c, atol=1e-8) for a, c in zip(got[:3], candidate[:3], strict=True)
             )
-        per_tensor = [g * min(1.0, 1.0 / float(g.norm())) for g in grads]
-        if all(torch.allclose(a, b, atol=1e-5) for a, b in zip(out, per_tensor, strict=True)):
+
+        if all(bool(g.abs().sum() == 0) for g in got):
+            ex.fail("all gradients are zero: start from grad_states and walk t from T-1 down to 0.")
+        if torch.allclose(got[1], want[1].T, atol=1e-8) and not torch.allclose(
+            got[1], want[1], atol=1e-8
+        ):
             ex.fail(
-                "you clipped each tensor by its own norm: the global norm treats all gradients "
-                "as one long vector, sqrt(sum of every squared entry), and scales them all alike."
+                "dW_hh is the transpose of the right one: with examples as rows the gradient of "
+                "h_prev @ W_hh.T with respect to W_hh is a.T @ h_prev."
             )
-        joint = math.sqrt(sum(float(g.pow(2).sum()) for g in out))
-        ex.check(
-            abs(joint - 1.0) < 1e-4,
-            f"after clipping to max_norm=1 the global norm should be 1, got {joint:.4f} "
-            f"(it was {total:.2f}): multiply every gradient by max_norm / total_norm.",
+        mistakes = (
+            (
+                {"carry": "none"},
+                "each step only gets its own output's gradient: dL/dh_t also arrives from step "
+                "t + 1, through W_hh (add a @ W_hh from the later step before using it). Without "
+                "that term there is no *through time*.",
+            ),
+            (
+                {"carry": "transposed"},
+                "the gradient carried to h_(t-1) goes through W_hh.T: the forward pass computes "
+                "h_prev @ W_hh.T, so its backward is a @ W_hh.",
+            ),
+            (
+                {"slope": "h_prev"},
+                "the tanh derivative belongs to the step's own output: tanh'(z_t) = 1 - h_t^2, "
+                "not 1 - h_(t-1)^2.",
+            ),
+            (
+                {"slope": "none"},
+                "the tanh derivative is missing: multiply the gradient reaching h_t by "
+                "1 - h_t^2 before it reaches the weights or h_(t-1).",
+            ),
+            (
+                {"accumulate": False},
+                "only one step's contribution is in your weight gradients: the same weights are "
+                "used at every step, so their gradients add up over all steps (+=, not =).",
+            ),
+            (
+                {"first_prev": "zeros"},
+                "at the first step the previous state is h0, not zeros: dW_hh gets a.T @ h0 from "
+                "step 0.",
+            ),
         )
-        for got, g in zip(out, grads, strict=True):
-            ex.check_close(got, g / total, "the direction changed: scale, don't reshape")
-        small = [g / (10 * total) for g in grads]
-        kept = ex.call(fn, [g.clone() for g in small], 1.0)
-        ex.check(
-            all(torch.allclose(a, b) for a, b in zip(kept, small, strict=True)),
-            "gradients whose global norm is already below max_norm must be returned unchanged "
-            "(scale by min(1, max_norm / total_norm)).",
-        )
+        for flags, message in mistakes:
+            if same(_bptt(*plain, **flags)):
+                ex.fail(message)
+        for g, a, name in zip(got, autograd, names, strict=True):
+            ex.check_close(g, a.detach(), f"{name} differs from autograd's", atol=1e-8, what=name)
     return ex.result
 
 
