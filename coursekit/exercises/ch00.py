@@ -32,4 +32,13 @@ def check_softmax(softmax: Callable[[torch.Tensor], torch.Tensor]) -> ExerciseRe
             "maximum before exp (x - x.max(dim=-1, keepdim=True).values): softmax does not change.",
         )
         ex.check_close(out_big, torch.softmax(big, dim=-1), "values for large inputs differ")
+        mixed = torch.tensor([[1000.0, 1001.0, 1002.0], [1.0, 2.0, 3.0]])  # rows far apart
+        out_mixed = ex.call(softmax, mixed.clone())
+        ex.check(
+            bool(torch.isfinite(out_mixed).all()),
+            "with rows [1000, 1001, 1002] and [1, 2, 3] in one tensor the second row gave nan: "
+            "subtracting the maximum of the whole tensor makes exp underflow to 0 in the other "
+            "rows. Subtract each row's own maximum: x.max(dim=-1, keepdim=True).values.",
+        )
+        ex.check_close(out_mixed, torch.softmax(mixed, dim=-1), "values for rows far apart differ")
     return ex.result
