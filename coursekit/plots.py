@@ -135,11 +135,13 @@ def plot_valid_loss_vs_time(
 def plot_grad_norm_by_distance(
     norms: Mapping[str, Sequence[float] | torch.Tensor],
     title: str = "gradient reaching back in time",
+    ylabel: str = "gradient norm k steps back (log scale)",
 ) -> Figure:
-    """How much gradient reaches step ``t - k`` from a loss at step ``t``, for each model.
+    """How much gradient reaches step ``t - k`` from a quantity at step ``t``, for each model.
 
     Args:
         norms: model name -> gradient norms ``(K,)``, entry ``k`` for distance ``k`` steps.
+        ylabel: what was differentiated (chapter 03: the last hidden state; 04: the loss).
 
     >>> fig = plot_grad_norm_by_distance({"rnn": [1.0, 0.1, 0.01]}); fig.axes[0].get_yscale()
     'log'
@@ -150,7 +152,7 @@ def plot_grad_norm_by_distance(
         ax.plot(range(len(vals)), vals.tolist(), label=name)
     ax.set_yscale("log")
     ax.set_xlabel("distance back in time k (steps)")
-    ax.set_ylabel("‖∂loss_t / ∂x_(t−k)‖ (log scale)")
+    ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.legend()
     ax.grid(alpha=0.3, which="both")
