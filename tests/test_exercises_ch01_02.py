@@ -26,6 +26,14 @@ def ppmi_ref(counts):
     return torch.where(counts > 0, pmi, torch.zeros_like(pmi)).clamp(min=0)
 
 
+def ppmi_dense_smoothed(counts, alpha):
+    """PPMI with the context distribution smoothed: p(j) proportional to column sum ** alpha."""
+    total = counts.sum()
+    p_j = counts.sum(0, keepdim=True) ** alpha
+    pmi = torch.log((counts / total) / (counts.sum(1, keepdim=True) / total * p_j / p_j.sum()))
+    return torch.where(counts > 0, pmi, torch.zeros_like(pmi)).clamp(min=0)
+
+
 def sgns_ref(v, u, n):
     pos = F.logsigmoid((v * u).sum(-1))
     neg = F.logsigmoid(-torch.einsum("bkc,bc->bk", n, v)).sum(-1)
@@ -103,6 +111,12 @@ WRONG = [
         "negative values",
     ),
     (ch01.check_ppmi, lambda c: ppmi_ref(c) * 2, "values differ"),
+    (ch01.check_ppmi, lambda c: ppmi_dense_smoothed(c, 0.75), "smoothed PPMI"),
+    (
+        ch01.check_ppmi,
+        lambda c: torch.nan_to_num(torch.log(c / (c.sum(1, keepdim=True) * c.sum(0)))).clamp(0),
+        "lack their 1/total",
+    ),
     (
         ch01.check_sgns_loss,
         lambda v, u, n: (

@@ -16,10 +16,10 @@ from coursekit.exercises.core import Exercise, ExerciseResult
 __all__ = ["check_cbow_loss", "check_most_similar", "check_ppmi", "check_sgns_loss"]
 
 
-def _reference_ppmi(counts: torch.Tensor) -> torch.Tensor:
+def _reference_ppmi(counts: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
     c = counts.double().numpy()
     rows, cols = np.nonzero(c)
-    out = ppmi(Cooccurrence(rows, cols, c[rows, cols], len(c)), alpha=1.0).to_dense()
+    out = ppmi(Cooccurrence(rows, cols, c[rows, cols], len(c)), alpha=alpha).to_dense()
     return torch.from_numpy(out)
 
 
@@ -42,6 +42,17 @@ def check_ppmi(ppmi_fn: Callable[[torch.Tensor], torch.Tensor]) -> ExerciseResul
             "max(PMI, 0).",
         )
         expected = _reference_ppmi(counts)
+        ex.check(
+            bool(out.any()),
+            "values differ from PPMI: every value is 0, yet several pairs here occur more often "
+            "than chance. If you wrote log(count / (row sum * column sum)), the probabilities lack "
+            "their 1/total: p(i,j) = count / total, p(i) = row sum / total, p(j) = column sum / total.",
+        )
+        ex.check(
+            not torch.allclose(out, _reference_ppmi(counts, alpha=0.75), atol=1e-5),
+            "this is the smoothed PPMI (context counts raised to 0.75, coursekit's default); the "
+            "exercise asks for plain PPMI, p(j) = column sum / total.",
+        )
         ex.check_close(
             out,
             expected,
