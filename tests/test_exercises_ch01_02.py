@@ -71,6 +71,13 @@ def logprob_ref(bigram_prob, words):
     return sum(math.log(bigram_prob(w, prev)) for prev, w in itertools.pairwise(seq))
 
 
+def kn_step_ref(counts, lower, discount):
+    total = counts.sum()
+    if total == 0:
+        return lower
+    return (counts - discount).clamp(min=0) / total + discount * (counts > 0).sum() / total * lower
+
+
 def not_yet(*args):
     raise NotImplementedError
 
@@ -83,6 +90,7 @@ CASES = [
     (ch02.check_add_k, add_k_ref),
     (ch02.check_perplexity, perplexity_ref),
     (ch02.check_sentence_logprob, logprob_ref),
+    (ch02.check_kneser_ney_step, kn_step_ref),
 ]
 
 
@@ -168,6 +176,26 @@ WRONG = [
         "first word",
     ),
     (ch02.check_sentence_logprob, lambda bp, w: math.exp(logprob_ref(bp, w)), "negative"),
+    (  # no max(., 0): unseen words go below 0
+        ch02.check_kneser_ney_step,
+        lambda c, lo, d: (c - d) / c.sum() + d * (c > 0).sum() / c.sum() * lo,
+        "negative",
+    ),
+    (  # the freed mass counted over all V words
+        ch02.check_kneser_ney_step,
+        lambda c, lo, d: (c - d).clamp(min=0) / c.sum() + d * len(c) / c.sum() * lo,
+        "*distinct* words",
+    ),
+    (  # discounted, then renormalised: no lower order at all
+        ch02.check_kneser_ney_step,
+        lambda c, lo, d: (c - d).clamp(min=0) / (c - d).clamp(min=0).sum(),
+        "freed mass must go to the lower order",
+    ),
+    (  # 0/0 for a history never seen
+        ch02.check_kneser_ney_step,
+        lambda c, lo, d: (c - d).clamp(min=0) / c.sum() + d * (c > 0).sum() / c.sum() * lo,
+        "0/0 is nan",
+    ),
 ]
 
 
@@ -193,6 +221,8 @@ GENERIC = [  # zeros of the right shape, the input handed back unchanged
     (ch02.check_perplexity, lambda p: p, "return one number"),
     (ch02.check_sentence_logprob, lambda bp, w: 0.0, "negative"),
     (ch02.check_sentence_logprob, lambda bp, w: w, "return one number"),
+    (ch02.check_kneser_ney_step, lambda c, lo, d: torch.zeros_like(c), "sum to 0.0000"),
+    (ch02.check_kneser_ney_step, lambda c, lo, d: c, "not 1"),
 ]
 
 
@@ -226,6 +256,12 @@ LAST_CHECK = [  # answers that pass every check but the checker's last ones
         ch02.check_sentence_logprob,
         lambda bp, w: logprob_ref(bp, w) / math.log(2),  # log2: right shape, wrong base
         "expected",
+    ),
+    (ch02.check_kneser_ney_step, lambda c, lo, d: kn_step_ref(c, lo, 0.75), "D = 0.5"),
+    (  # a history never seen gets the uniform distribution instead of the lower order
+        ch02.check_kneser_ney_step,
+        lambda c, lo, d: kn_step_ref(c, lo, d) if c.sum() > 0 else torch.full_like(lo, 1 / len(lo)),
+        "return the lower order itself",
     ),
 ]
 

@@ -1,4 +1,5 @@
-"""Checkers for chapter 02 (language models): add-k smoothing, perplexity, the chain rule."""
+"""Checkers for chapter 02 (language models): add-k smoothing, perplexity, the chain rule, and one
+step of interpolated Kneser–Ney."""
 
 from __future__ import annotations
 
@@ -11,7 +12,12 @@ import torch
 from coursekit.exercises.core import Exercise, ExerciseResult
 from coursekit.ngram import BOS, EOS, NGramLM
 
-__all__ = ["check_add_k", "check_perplexity", "check_sentence_logprob"]
+__all__ = [
+    "check_add_k",
+    "check_kneser_ney_step",
+    "check_perplexity",
+    "check_sentence_logprob",
+]
 
 
 def check_add_k(add_k: Callable[[torch.Tensor, float], torch.Tensor]) -> ExerciseResult:
@@ -154,5 +160,63 @@ def check_sentence_logprob(
             abs(got - expected) < 1e-9,
             f"expected {expected:.4f}, got {got:.4f}: sum log bigram_prob(w_t, w_(t-1)) over "
             "<bos> w_1 … w_T <eos>.",
+        )
+    return ex.result
+
+
+def _kneser_ney_step(counts: torch.Tensor, lower: torch.Tensor, discount: float) -> torch.Tensor:
+    total = counts.sum()
+    if total == 0:
+        return lower.clone()
+    distinct = (counts > 0).sum()
+    return (counts - discount).clamp(min=0) / total + discount * distinct / total * lower
+
+
+def check_kneser_ney_step(
+    kneser_ney_step: Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor],
+) -> ExerciseResult:
+    """02.4: ``kneser_ney_step(counts, lower, discount)``: one step of interpolated Kneser–Ney,
+    ``max(c_w - D, 0) / N + D · N₁₊ / N · lower_w``, from the counts ``(V,)`` of the words seen
+    after one history (``N`` their sum, ``N₁₊`` how many are non-zero) and the lower order's
+    distribution ``lower`` ``(V,)``; ``lower`` itself when the history was never seen."""
+    with Exercise("02.4 one Kneser-Ney step") as ex:
+        counts = torch.tensor([3.0, 0.0, 1.0, 0.0, 6.0, 2.0])  # counts are whole numbers, >= D
+        lower = torch.tensor([0.1, 0.3, 0.1, 0.1, 0.15, 0.25])
+        out = ex.call(kneser_ney_step, counts.clone(), lower.clone(), 0.75)
+        ex.check_type(out, torch.Tensor)
+        ex.check_shape(out, (6,), "kneser_ney_step(counts, lower, D) for 6 words")
+        ex.check(
+            bool((out >= 0).all()),
+            "some probabilities are negative: a word seen fewer than D times, or never, keeps "
+            "nothing of its own count, max(c_w - D, 0), not c_w - D.",
+        )
+        total = float(out.sum())
+        distinct = int((counts > 0).sum())
+        ex.check(
+            abs(total - 1) < 1e-5,
+            f"the probabilities sum to {total:.4f}, not 1: the discount takes D from each of the "
+            f"N₁₊ = {distinct} *distinct* words seen after the history (not from all V = "
+            f"{len(counts)} words, and not D once in all), so the lower order gets weight D·N₁₊/N.",
+        )
+        expected = _kneser_ney_step(counts, lower, 0.75)
+        ex.check_close(
+            out,
+            expected,
+            "values differ from max(c_w - D, 0)/N + D·N₁₊/N · lower_w. Renormalising after "
+            "subtracting D is not the same: the freed mass must go to the lower order.",
+        )
+        ex.check_close(
+            ex.call(kneser_ney_step, counts.clone(), lower.clone(), 0.5),
+            _kneser_ney_step(counts, lower, 0.5),
+            "with D = 0.5 the values differ: is the discount used, or fixed to 0.75?",
+        )
+        unseen = ex.call(kneser_ney_step, torch.zeros(6), lower.clone(), 0.75)
+        ex.check(
+            torch.is_tensor(unseen) and bool(torch.isfinite(unseen).all()),
+            "for a history never seen (all counts 0, so N = 0) the result is not finite: "
+            "0/0 is nan. With no counts there is nothing to discount: return the lower order.",
+        )
+        ex.check_close(
+            unseen, lower, "for a history never seen (all counts 0) return the lower order itself"
         )
     return ex.result
