@@ -3,9 +3,9 @@
 Each failure is one paragraph: what is wrong and the command that fixes it.
 
 CPU sharing: a kernel uses at most the cores its CPU affinity and its cgroup quota allow (at
-most 8 by default), and OpenMP threads that wait for work spin only briefly before they sleep, so
-two kernels on the same cores share them instead of slowing each other down a hundredfold
-(``scripts/bench_shared_cpu.py`` measures it).
+most 8 by default). On a server where many kernels share the cores (``COURSEKIT_SHARED=1``) each
+kernel takes 1 thread and its idle OpenMP threads sleep at once, so the kernels share the cores
+instead of slowing each other down a hundredfold (``scripts/bench_shared_cpu.py`` measures it).
 The waiting behaviour is read by the OpenMP library once, when torch loads, so
 :func:`configure_openmp_waiting` runs in ``import coursekit`` before torch is imported.
 
@@ -16,8 +16,10 @@ Environment variables (all optional):
   cores (JupyterHub). Each kernel then defaults to 1 CPU thread and sets
   ``OMP_WAIT_POLICY=PASSIVE`` (idle threads sleep at once). ``0`` or unset: off.
 - ``OMP_WAIT_POLICY``, ``GOMP_SPINCOUNT``: if either is set, coursekit leaves both alone.
-  Otherwise it sets ``GOMP_SPINCOUNT`` to :data:`DEFAULT_SPINCOUNT` (GNU OpenMP, used by torch's
-  Linux wheels, would spin 300000 times, a few milliseconds, before sleeping).
+  Otherwise, without ``COURSEKIT_SHARED``, it keeps OpenMP's own waiting (GNU OpenMP, used by
+  torch's Linux wheels, spins 300000 times, a few milliseconds, before sleeping): measured on an
+  idle 2-core machine, that is the fastest for one kernel alone (a short spin of 1000 made it
+  1.7x slower, PASSIVE 2.2x) and two kernels at once took 2.4x one alone.
 - ``LOCAL_WORLD_SIZE`` (set by ``torchrun``): the processes on this machine share its cores.
 """
 
@@ -32,7 +34,6 @@ from pathlib import Path, PurePosixPath
 from types import ModuleType
 
 __all__ = [
-    "DEFAULT_SPINCOUNT",
     "MAX_DEFAULT_THREADS",
     "MIN_PYTHON",
     "MIN_TORCH",
@@ -112,11 +113,11 @@ def import_torch(minimum: tuple[int, int] = MIN_TORCH) -> ModuleType:
 THREADS_ENV = "COURSEKIT_NUM_THREADS"
 SHARED_ENV = "COURSEKIT_SHARED"
 MAX_DEFAULT_THREADS = 8
-# Spins before an idle GNU OpenMP thread sleeps (libgomp's own default: 300000, a few ms).
-# scripts/bench_shared_cpu.py beside other busy processes: 1000 runs two kernels at once as
-# fast as OMP_WAIT_POLICY=PASSIVE (0 spins); 3000 took 1.5-1.8x, 10000 2-5x, 300000 10-40x as
-# long. Unlike PASSIVE it keeps threads awake across the short gaps between operations.
-DEFAULT_SPINCOUNT = 1000
+# scripts/bench_shared_cpu.py, LSTM loop B32 T64 H128, 2 threads, 150 steps. On an idle 2-core
+# Intel machine, alone / two at once: OpenMP's default 2.85 s / 6.9 s (2.4x), GOMP_SPINCOUNT=1000
+# 5.0 s / 11.0 s, PASSIVE 6.2 s / 9.8 s, 1 thread 2.9 s / 3.6 s. Beside 3-6 other busy processes
+# the default collapsed (755 s two at once, against 12 s with PASSIVE and 11 s at 1 thread). So:
+# OpenMP's default unless the machine is declared shared, and then 1 thread with PASSIVE waiting.
 _WAIT_VARS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
 
@@ -239,19 +240,19 @@ def requested_threads(environ: MutableMapping[str, str] | None = None) -> int:
 def configure_openmp_waiting(
     environ: MutableMapping[str, str] | None = None, torch_loaded: bool | None = None
 ) -> dict[str, str]:
-    """Make idle OpenMP threads sleep soon instead of spinning; return the variables set.
+    """On a shared server, make idle OpenMP threads sleep at once; return the variables set.
 
     Must run before torch is imported: the OpenMP library reads these variables once, when it
-    loads. Sets nothing when the user set ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT``. Otherwise
-    sets ``OMP_WAIT_POLICY=PASSIVE`` on a shared server (``$COURSEKIT_SHARED=1``), else
-    ``GOMP_SPINCOUNT`` = :data:`DEFAULT_SPINCOUNT`. When torch was already imported it is too
-    late: it sets nothing and warns (once per process) if this process would run more than one
-    thread.
+    loads. Sets nothing when the user set ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT``, nor on a
+    machine not declared shared (OpenMP's own waiting is the fastest for one kernel: see the
+    numbers above). With ``$COURSEKIT_SHARED=1`` it sets ``OMP_WAIT_POLICY=PASSIVE``; when torch
+    was already imported that is too late: it sets nothing and warns (once per process) if this
+    process would run more than one thread.
 
-    >>> env = {}; configure_openmp_waiting(env, torch_loaded=False)
-    {'GOMP_SPINCOUNT': '1000'}
-    >>> env
-    {'GOMP_SPINCOUNT': '1000'}
+    >>> env = {"COURSEKIT_SHARED": "1"}; configure_openmp_waiting(env, torch_loaded=False)
+    {'OMP_WAIT_POLICY': 'PASSIVE'}
+    >>> configure_openmp_waiting({}, torch_loaded=False)
+    {}
     """
     environ = os.environ if environ is None else environ
     torch_loaded = "torch" in sys.modules if torch_loaded is None else torch_loaded
@@ -259,10 +260,10 @@ def configure_openmp_waiting(
     if mine:
         _record(environ, " ".join(f"{k}={v}" for k, v in mine.items()) + " (set outside coursekit)")
         return {}
-    shared = shared_machine(environ)
-    wanted = (
-        {"OMP_WAIT_POLICY": "PASSIVE"} if shared else {"GOMP_SPINCOUNT": str(DEFAULT_SPINCOUNT)}
-    )
+    if not shared_machine(environ):
+        _record(environ, "OpenMP's defaults (idle threads spin for a few ms, then sleep)")
+        return {}
+    wanted = {"OMP_WAIT_POLICY": "PASSIVE"}
     setting = " ".join(f"{k}={v}" for k, v in wanted.items())
     if torch_loaded:
         _record(
@@ -286,9 +287,7 @@ def configure_openmp_waiting(
             )
         return {}
     environ.update(wanted)
-    why = f"${SHARED_ENV}=1" if shared else "coursekit's default"
-    how = "sleep at once" if shared else "spin briefly, then sleep"
-    _record(environ, f"{setting} ({why}: idle threads {how})")
+    _record(environ, f"{setting} (${SHARED_ENV}=1: idle threads sleep at once)")
     return wanted
 
 

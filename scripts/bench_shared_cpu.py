@@ -19,15 +19,15 @@ its time is extrapolated from the steps it finished (marked "~").
     .venv/bin/python scripts/bench_shared_cpu.py --quick    # about a minute
 
 Not a test: it prints. Do not prefix it with OMP_NUM_THREADS & co.: it sets them per worker.
-Its last line names the least spinning setting that meets both targets; coursekit's
-DEFAULT_SPINCOUNT (coursekit/_compat.py) should agree with it on a quiet machine.
+Its last line names the least spinning setting that meets both targets on this machine.
 
-Measured on the course's 2-core machine while 3-6 other busy processes shared it (load average
-5-11, so "alone" was never alone). Two at once, 150 steps, medians of 3 rounds: PASSIVE 12 s,
-GOMP_SPINCOUNT=1000 14-19 s, 3000 29 s, 10000 88 s, GNU OpenMP's default 755 s; 1 thread 11 s.
-(--quick, 60 steps: PASSIVE 4.2 s, 300 4.2 s, 1000 4.5-4.8 s, 3000 6.6-7.8 s, 10000 19-21 s,
-default 149-182 s.) The quiet single-kernel cost of each setting could not be measured there:
-rerun on an idle machine.
+Measured on the course's 2-core machine (Intel, idle before the run), 150 steps, medians of 3
+rounds, alone / two at once: GNU OpenMP's default 2.85 s / 6.9 s (2.4x), PASSIVE 6.2 s / 9.8 s,
+GOMP_SPINCOUNT=1000 5.0 s / 11.0 s, 3000 3.5 s / 13.5 s, 10000 2.9 s / 21 s, 1 thread 2.9 s /
+3.6 s. Beside 3-6 other busy processes (load average 5-11) two at once took: default 755 s,
+10000 88 s, 3000 29 s, 1000 14-19 s, PASSIVE 12 s, 1 thread 11 s. Hence coursekit's choice
+(coursekit/_compat.py): OpenMP's default, unless COURSEKIT_SHARED=1 declares the machine shared,
+and then 1 thread with PASSIVE waiting.
 """
 
 from __future__ import annotations
@@ -66,15 +66,14 @@ class Setting:
 
 
 def candidates(quick: bool, spins: list[int] | None = None) -> list[Setting]:
-    from coursekit._compat import DEFAULT_SPINCOUNT
-
     if spins is None:
         spins = [] if quick else [1000, 3000, 10000]
     out = [Setting("GNU OpenMP default", {})]  # libgomp: 300000 spins (a few ms), then sleep
     out += [Setting("OMP_WAIT_POLICY=PASSIVE", {"OMP_WAIT_POLICY": "PASSIVE"})]
     out += [Setting(f"GOMP_SPINCOUNT={n}", {"GOMP_SPINCOUNT": str(n)}) for n in spins]
     out += [Setting("1 thread", {}, threads=1)]
-    out += [Setting(f"coursekit default ({DEFAULT_SPINCOUNT})", {}, coursekit_first=True)]
+    shared = {"COURSEKIT_SHARED": "1"}  # what coursekit then chooses: 1 thread, PASSIVE
+    out += [Setting("COURSEKIT_SHARED=1", shared, threads=1, coursekit_first=True)]
     return out
 
 
@@ -226,13 +225,9 @@ def main() -> None:
 def recommend(settings: list[Setting], target: float = 2.5, slack: float = 1.05) -> str:
     """The least spinning 2-thread setting that meets both targets, in one sentence.
 
-    DEFAULT_SPINCOUNT in coursekit/_compat.py should be the GOMP_SPINCOUNT this names.
-
     Targets: two at once within ``target`` x of alone, and alone within ``slack`` x of the
     default's time alone. Settings are tried from the least spinning (PASSIVE, 0 spins) up.
     """
-    from coursekit._compat import DEFAULT_SPINCOUNT  # here, not at the top: see worker()
-
     default = settings[0]
 
     def ratios(s: Setting) -> tuple[float, float]:
@@ -243,8 +238,6 @@ def recommend(settings: list[Setting], target: float = 2.5, slack: float = 1.05)
     def spins(s: Setting) -> float:
         if s.env.get("OMP_WAIT_POLICY") == "PASSIVE":
             return 0
-        if s.coursekit_first:
-            return DEFAULT_SPINCOUNT
         return float(s.env.get("GOMP_SPINCOUNT", "inf"))
 
     tried = sorted((s for s in settings if s.threads > 1), key=spins)

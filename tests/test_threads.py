@@ -8,7 +8,6 @@ import pytest
 
 from coursekit import _compat
 from coursekit._compat import (
-    DEFAULT_SPINCOUNT,
     EnvironmentProblem,
     available_cores,
     cgroup_cpu_limit,
@@ -114,10 +113,8 @@ def test_bad_settings_are_named():
 
 def test_waiting_default_and_shared():
     env = {}
-    assert configure_openmp_waiting(env, torch_loaded=False) == {
-        "GOMP_SPINCOUNT": str(DEFAULT_SPINCOUNT)
-    }
-    assert env == {"GOMP_SPINCOUNT": str(DEFAULT_SPINCOUNT)}
+    assert configure_openmp_waiting(env, torch_loaded=False) == {}
+    assert env == {}  # not shared: OpenMP's own waiting, the fastest for one kernel alone
     env = {"COURSEKIT_SHARED": "yes"}
     assert configure_openmp_waiting(env, torch_loaded=False) == {"OMP_WAIT_POLICY": "PASSIVE"}
     assert env["OMP_WAIT_POLICY"] == "PASSIVE" and "GOMP_SPINCOUNT" not in env
@@ -134,15 +131,17 @@ def test_waiting_never_overrides_the_user(mine):
 
 def test_too_late_after_torch_warns_once_and_sets_nothing(cores, cgroups):
     cores(2)
-    env = {}
+    env = {"COURSEKIT_SHARED": "1", "COURSEKIT_NUM_THREADS": "2"}
     with pytest.warns(RuntimeWarning, match="torch was imported before coursekit") as caught:
         assert configure_openmp_waiting(env, torch_loaded=True) == {}
-    assert env == {} and len(caught) == 1
+    assert env == {"COURSEKIT_SHARED": "1", "COURSEKIT_NUM_THREADS": "2"} and len(caught) == 1
     assert "import coursekit` before `import torch`" in str(caught[0].message)
 
 
-@pytest.mark.parametrize("env", [{"COURSEKIT_NUM_THREADS": "1"}, {"COURSEKIT_SHARED": "1"}])
-def test_too_late_is_harmless_with_one_thread(env, recwarn):
+@pytest.mark.parametrize(
+    "env", [{"COURSEKIT_SHARED": "1", "COURSEKIT_NUM_THREADS": "1"}, {"COURSEKIT_SHARED": "1"}, {}]
+)
+def test_too_late_is_harmless_with_one_thread_or_unshared(env, recwarn):
     assert configure_openmp_waiting(dict(env), torch_loaded=True) == {}
     assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
 
@@ -161,16 +160,20 @@ def test_import_coursekit_sets_waiting_before_torch_loads_or_says_it_is_too_late
     code = (
         f"import {'torch, ' if torch_first else ''}os, coursekit\n"
         "from coursekit.device import openmp_waiting\n"
-        "print(os.environ.get('GOMP_SPINCOUNT'))\n"
+        "print(os.environ.get('OMP_WAIT_POLICY'))\n"
         "print(openmp_waiting())\n"
     )
-    proc = _fresh_python(code, COURSEKIT_NUM_THREADS="2")
+    proc = _fresh_python(code, COURSEKIT_NUM_THREADS="2", COURSEKIT_SHARED="1")
     assert proc.returncode == 0, proc.stderr
-    spincount, waiting = proc.stdout.splitlines()[:2]
+    policy, waiting = proc.stdout.splitlines()[:2]
     if torch_first:
         assert "RuntimeWarning: torch was imported before coursekit" in proc.stderr
-        assert spincount == "None" and "too late" in waiting
+        assert policy == "None" and "too late" in waiting
     else:
         assert "RuntimeWarning" not in proc.stderr
-        assert spincount == str(DEFAULT_SPINCOUNT)
-        assert waiting.startswith(f"GOMP_SPINCOUNT={DEFAULT_SPINCOUNT} (coursekit's default")
+        assert policy == "PASSIVE"
+        assert waiting.startswith("OMP_WAIT_POLICY=PASSIVE ($COURSEKIT_SHARED=1")
+    unshared = _fresh_python(code, COURSEKIT_NUM_THREADS="2")
+    assert unshared.returncode == 0 and "RuntimeWarning" not in unshared.stderr
+    policy, waiting = unshared.stdout.splitlines()[:2]
+    assert policy == "None" and waiting.startswith("OpenMP's defaults")
