@@ -121,6 +121,14 @@ def check_choice(owner: str, name: str, value: object, choices: Iterable[str]) -
 
 
 # --- what reaches forward ------------------------------------------------------------------------
+def check_config(owner: str, config: object, kind: type, example: str) -> None:
+    """A model built from anything but its config dataclass gets told how to build one."""
+    if not isinstance(config, kind):
+        raise TypeError(
+            f"{owner} takes a {kind.__name__}, got {type(config).__name__}: write {example}."
+        )
+
+
 def _autocast_on(device_type: str) -> bool:
     try:
         return torch.is_autocast_enabled(device_type)

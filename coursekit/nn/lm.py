@@ -16,6 +16,7 @@ from torch import Tensor, nn
 from coursekit.nn._checks import (
     check_bool,
     check_choice,
+    check_config,
     check_fraction,
     check_int,
     check_token_ids,
@@ -98,11 +99,12 @@ class RecurrentLM(nn.Module):
     check_ids: bool = True
 
     def __init__(self, config: RecurrentLMConfig) -> None:
-        if not isinstance(config, RecurrentLMConfig):
-            raise TypeError(
-                f"RecurrentLM takes a RecurrentLMConfig, got {type(config).__name__}: write "
-                f"RecurrentLM(RecurrentLMConfig(vocab_size=..., cell=...))."
-            )
+        check_config(
+            "RecurrentLM",
+            config,
+            RecurrentLMConfig,
+            "RecurrentLM(RecurrentLMConfig(vocab_size=..., cell=...))",
+        )
         super().__init__()
         self.config = config
         self.embed = nn.Embedding(config.vocab_size, config.embed_dim)

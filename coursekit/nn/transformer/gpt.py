@@ -26,6 +26,7 @@ from torch import Tensor, nn
 from coursekit.nn._checks import (
     check_bool,
     check_choice,
+    check_config,
     check_fraction,
     check_heads,
     check_id_batch,
@@ -110,11 +111,7 @@ class GPT(nn.Module):
     check_ids: bool = True
 
     def __init__(self, config: GPTConfig) -> None:
-        if not isinstance(config, GPTConfig):
-            raise TypeError(
-                f"GPT takes a GPTConfig, got {type(config).__name__}: write "
-                f"GPT(GPTConfig(vocab_size=...))."
-            )
+        check_config("GPT", config, GPTConfig, "GPT(GPTConfig(vocab_size=...))")
         super().__init__()
         self.config = c = config
         self.tok = nn.Embedding(c.vocab_size, c.embed_dim)

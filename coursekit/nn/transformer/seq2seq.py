@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from coursekit.nn._checks import (
     check_bool,
     check_choice,
+    check_config,
     check_fraction,
     check_heads,
     check_id_batch,
@@ -106,12 +107,12 @@ class Seq2SeqTransformer(nn.Module):
     check_ids: bool = True
 
     def __init__(self, config: Seq2SeqTransformerConfig) -> None:
-        if not isinstance(config, Seq2SeqTransformerConfig):
-            raise TypeError(
-                f"Seq2SeqTransformer takes a Seq2SeqTransformerConfig, got "
-                f"{type(config).__name__}: write Seq2SeqTransformer(Seq2SeqTransformerConfig("
-                f"src_vocab_size=..., tgt_vocab_size=...))."
-            )
+        check_config(
+            "Seq2SeqTransformer",
+            config,
+            Seq2SeqTransformerConfig,
+            "Seq2SeqTransformer(Seq2SeqTransformerConfig(src_vocab_size=..., tgt_vocab_size=...))",
+        )
         super().__init__()
         self.config = c = config
         kw = {"dim_feedforward": c.ff_dim, "dropout": c.dropout, "norm_first": c.norm_first}
