@@ -3,7 +3,8 @@ against PyTorch's (``F.scaled_dot_product_attention``, ``nn.MultiheadAttention``
 
 Chapter 07 quotes these ratios. Each pair runs in the same process, interleaved in alternating
 order, and the ratio is the median of the paired rounds, so a burst of load from elsewhere on the
-machine hits both sides alike. Not a test: it prints the ratios and the targets of issue 12.
+machine hits both sides alike (:mod:`coursekit.benchmark`). Not a test: it prints the ratios
+and the targets of issue 12.
 
     .venv/bin/python scripts/bench_attention.py            # B=8, H=4, T=256, D=32, 2 threads
     .venv/bin/python scripts/bench_attention.py --quick --threads 1
@@ -12,37 +13,13 @@ machine hits both sides alike. Not a test: it prints the ratios and the targets 
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
-from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from coursekit.benchmark import paired_ratio
 from coursekit.nn import MultiHeadAttention, attend, causal_mask
-
-
-def time_fwd_bwd(fn: Callable[[], torch.Tensor], leaves: list[torch.Tensor]) -> float:
-    """Seconds for one forward and backward pass of ``fn``."""
-    for t in leaves:
-        t.grad = None
-    start = time.perf_counter()
-    fn().sum().backward()
-    return time.perf_counter() - start
-
-
-def paired_ratio(ours, theirs, leaves, warmup: int, repeats: int) -> tuple[float, float, float]:
-    """Best seconds of each side and the median of the paired ratios ours/theirs."""
-    times = {0: [], 1: []}
-    for _ in range(warmup):
-        time_fwd_bwd(ours, leaves)
-        time_fwd_bwd(theirs, leaves)
-    for repeat in range(repeats):
-        for side in (0, 1) if repeat % 2 == 0 else (1, 0):
-            times[side].append(time_fwd_bwd((ours, theirs)[side], leaves))
-    ratios = [a / b for a, b in zip(times[0], times[1], strict=True)]
-    return min(times[0]), min(times[1]), statistics.median(ratios)
 
 
 def main() -> None:
