@@ -10,6 +10,8 @@ Chapter 03 introduces the RNN, chapter 04 the LSTM, chapter 05 the GRU; each has
 - :mod:`.gru` (chapter 05): ``gru_step``, ``GRUCell``, ``GRU``
 - :mod:`.base`: what they share (the cell and sequence-layer skeletons, masks, reversal, checks)
 - :mod:`.factory`: ``make_recurrent("lstm", ...)``, a layer by name
+- :mod:`.seq2seq` (chapter 06): ``RNNSeq2Seq``, a GRU encoder-decoder with or without additive
+  attention (and a copy mechanism), for the translation task of :mod:`coursekit.translation`
 
 Every layer has the same parameter names and layout as ``torch.nn.RNN/LSTM/GRU`` (the cells as
 ``torch.nn.*Cell``), so ``load_state_dict`` works both ways, and takes PyTorch's constructor
@@ -38,6 +40,7 @@ from coursekit.nn.recurrent.factory import make_recurrent
 from coursekit.nn.recurrent.gru import GRU, GRUCell, gru_step
 from coursekit.nn.recurrent.lstm import LSTM, LSTMCell, lstm_gates, lstm_step, trace_lstm_gates
 from coursekit.nn.recurrent.rnn import RNN, RNNCell, rnn_step
+from coursekit.nn.recurrent.seq2seq import RNNSeq2Seq, RNNSeq2SeqConfig
 
 __all__ = [
     "GRU",
@@ -46,6 +49,8 @@ __all__ = [
     "GRUCell",
     "LSTMCell",
     "RNNCell",
+    "RNNSeq2Seq",
+    "RNNSeq2SeqConfig",
     "gru_step",
     "lstm_gates",
     "lstm_step",
