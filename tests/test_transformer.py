@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -169,6 +170,25 @@ def test_seq2seq_masks_source_padding_and_decodes_with_a_cache():
     torch.testing.assert_close(torch.cat(steps, dim=1), logits, **TOL)
     pre = Seq2SeqTransformer(Seq2SeqTransformerConfig(9, 7, embed_dim=8, norm_first=True))
     assert pre(src, tgt).shape == (2, 5, 7)
+
+
+def test_seq2seq_shared_embeddings_are_one_matrix():
+    torch.manual_seed(0)
+    config = Seq2SeqTransformerConfig(
+        9, 9, embed_dim=8, num_heads=2, ff_dim=16, share_embeddings=True
+    )
+    model = Seq2SeqTransformer(config)
+    assert model.src_embed.weight is model.tgt_embed.weight is model.head.weight
+    assert abs(float(model.src_embed.weight.std()) - 8**-0.5) < 0.1
+    n_separate = sum(
+        p.numel() for p in Seq2SeqTransformer(replace(config, share_embeddings=False)).parameters()
+    )
+    assert n_separate - sum(p.numel() for p in model.parameters()) == 2 * 9 * 8
+    src, tgt = torch.randint(1, 9, (2, 4)), torch.randint(1, 9, (2, 3))
+    model(src, tgt).sum().backward()  # one gradient, from all three uses
+    assert model.src_embed.weight.grad is not None
+    with pytest.raises(ValueError, match="share_embeddings=True needs one vocabulary"):
+        Seq2SeqTransformerConfig(9, 7, share_embeddings=True)
 
 
 def test_positional_encodings_follow_the_formula_and_refuse_long_sequences():

@@ -49,6 +49,8 @@ class Seq2SeqTransformerConfig:
         norm_first: pre-norm (True) or the paper's post-norm (False).
         positional: ``"sinusoidal"`` (the paper) or ``"learned"``.
         pad_id: the padding id, used for the source mask when none is passed (None: no mask).
+        share_embeddings: one embedding matrix for source, target and the output layer (the
+            paper's §3.4; needs one vocabulary, ``src_vocab_size == tgt_vocab_size``).
 
     >>> Seq2SeqTransformerConfig(src_vocab_size=10, tgt_vocab_size=12, dropout=1.5)
     Traceback (most recent call last):
@@ -68,6 +70,7 @@ class Seq2SeqTransformerConfig:
     norm_first: bool = False
     positional: str = "sinusoidal"
     pad_id: int | None = 0
+    share_embeddings: bool = False
 
     def __post_init__(self) -> None:
         owner = type(self).__name__
@@ -86,6 +89,12 @@ class Seq2SeqTransformerConfig:
         check_choice(owner, "positional", self.positional, POSITIONAL_ENCODINGS)
         if self.pad_id is not None:
             check_int(owner, "pad_id", self.pad_id, minimum=0)
+        check_bool(owner, "share_embeddings", self.share_embeddings)
+        if self.share_embeddings and self.src_vocab_size != self.tgt_vocab_size:
+            raise ValueError(
+                f"{owner}: share_embeddings=True needs one vocabulary for source and target, got "
+                f"src_vocab_size={self.src_vocab_size} and tgt_vocab_size={self.tgt_vocab_size}."
+            )
 
 
 class Seq2SeqTransformer(nn.Module):
@@ -132,6 +141,11 @@ class Seq2SeqTransformer(nn.Module):
         final = (lambda: nn.LayerNorm(c.embed_dim)) if c.norm_first else nn.Identity  # pre-norm
         self.encoder_norm, self.decoder_norm = final(), final()
         self.head = nn.Linear(c.embed_dim, c.tgt_vocab_size)
+        if c.share_embeddings:  # one (V, C) matrix: source and target lookups, output layer
+            # std C^-1/2, so that the lookups times √C have std 1 and the output logits start small
+            nn.init.normal_(self.src_embed.weight, std=c.embed_dim**-0.5)
+            self.tgt_embed.weight = self.src_embed.weight
+            self.head.weight = self.src_embed.weight
 
     def _embed(self, ids, vocab_size, embed, pos, offset=0) -> Tensor:
         check_id_batch(ids, vocab_size, type(self).__name__, self.check_ids)
