@@ -16,9 +16,9 @@ import ipywidgets as widgets
 from IPython.display import display
 from matplotlib.figure import Figure
 
-from coursekit import plots
+from coursekit import plots, plots_seq2seq
 
-__all__ = ["Explorer", "neighbour_explorer", "softmax_temperature_explorer"]
+__all__ = ["Explorer", "alignment_explorer", "neighbour_explorer", "softmax_temperature_explorer"]
 
 
 class Explorer(widgets.VBox):
@@ -115,3 +115,32 @@ def neighbour_explorer(
         "k": widgets.IntSlider(value=k, min=3, max=30, description="neighbours"),
     }
     return Explorer(controls, draw)
+
+
+def alignment_explorer(
+    verses: Sequence[tuple[str, Any, Sequence[str], Sequence[str]]],
+    index: int = 0,
+    static: bool = False,
+) -> Explorer | Figure:
+    """A slider over verses; each redraws :func:`coursekit.plots_seq2seq.plot_alignment`
+    (chapter 06: where the decoder looked while writing each output word).
+
+    Args:
+        verses: ``(title, weights (T, S), source tokens, output tokens)`` per verse.
+        index: the verse shown first (and in the static PNG).
+        static: return only the Figure of verse ``index``.
+    """
+    verses = list(verses)
+    if not verses:
+        raise ValueError("alignment_explorer: pass at least one (title, weights, source, output).")
+    if not 0 <= index < len(verses):
+        raise IndexError(f"alignment_explorer: index {index} is outside 0..{len(verses) - 1}.")
+
+    def draw(verse: int) -> Figure:
+        title, weights, source, output = verses[verse]
+        return plots_seq2seq.plot_alignment(weights, source, output, title=title)
+
+    if static:
+        return draw(index)
+    slider = widgets.IntSlider(value=index, min=0, max=len(verses) - 1, description="verse")
+    return Explorer({"verse": slider}, draw)
