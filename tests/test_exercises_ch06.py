@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from coursekit.exercises import ch06
+from coursekit.seq2seq import BOS_ID, EOS_ID
 
 
 @pytest.fixture(autouse=True)
@@ -33,6 +34,22 @@ def self_attention(x, w_q, w_k, w_v):
     return weights @ v
 
 
+def greedy_translate(model, src, src_mask, max_len):
+    memory = model.encode(src, src_mask)
+    tokens = torch.full((src.shape[0], 1), BOS_ID)
+    state, rows, done = None, [[] for _ in range(src.shape[0])], [False] * src.shape[0]
+    for _ in range(max_len):
+        logits, state = model.decode_step(tokens, memory, src_mask, state)  # (B, V)
+        tokens = logits.argmax(-1, keepdim=True)  # (B, 1): only the new token is fed next
+        for b, t in enumerate(tokens[:, 0].tolist()):
+            done[b] = done[b] or t == EOS_ID
+            if not done[b]:
+                rows[b].append(t)
+        if all(done):
+            break
+    return rows
+
+
 def not_yet(*args):
     raise NotImplementedError
 
@@ -41,6 +58,7 @@ CASES = [
     (ch06.check_masked_softmax, masked_softmax),
     (ch06.check_additive_step, additive_step),
     (ch06.check_self_attention, self_attention),
+    (ch06.check_greedy_translate, greedy_translate),
 ]
 
 
@@ -113,6 +131,31 @@ def _pooled_repeated(x, w_q, w_k, w_v):
     return _pooled(x, w_q, w_k, w_v)[:, None, :].expand(x.shape[0], x.shape[1], -1)
 
 
+def _with_bos(*a):
+    return [[BOS_ID, *row] for row in greedy_translate(*a)]
+
+
+def _with_eos(model, src, mask, max_len):
+    return [
+        [*r, EOS_ID] if len(r) < max_len else r for r in greedy_translate(model, src, mask, max_len)
+    ]
+
+
+def _no_stop(model, src, mask, max_len):  # runs every row max_len steps, <eos> and all
+    memory, tokens, state = model.encode(src, mask), torch.full((src.shape[0], 1), BOS_ID), None
+    rows = [[] for _ in range(src.shape[0])]
+    for _ in range(max_len):
+        logits, state = model.decode_step(tokens, memory, mask, state)
+        tokens = logits.argmax(-1, keepdim=True)
+        for b, t in enumerate(tokens[:, 0].tolist()):
+            rows[b].append(t)
+    return rows
+
+
+def _refeed(model, src, mask, max_len):
+    return ch06._greedy_variant(model, src, mask, max_len, refeed=True)
+
+
 WRONG = [
     # generic placeholders
     (ch06.check_masked_softmax, lambda s, n: torch.zeros_like(s), "all zeros"),
@@ -139,6 +182,18 @@ WRONG = [
     (ch06.check_self_attention, _pooled_repeated, "one pooled vector repeated"),
     (ch06.check_self_attention, _self_with(scale=False), "forgot the scale"),
     (ch06.check_self_attention, _self_with(dim=-2), "over the queries"),
+    (ch06.check_greedy_translate, _with_bos, "starts with <bos>"),
+    (ch06.check_greedy_translate, _with_eos, "end with <eos>"),
+    (ch06.check_greedy_translate, _no_stop, "goes on after its <eos>"),
+    (ch06.check_greedy_translate, lambda m, s, k, n: greedy_translate(m, s, k, n - 2), "cut short"),
+    (
+        ch06.check_greedy_translate,
+        lambda m, s, k, n: greedy_translate(m, s, torch.ones_like(k), n),
+        "pass src_mask",
+    ),
+    (ch06.check_greedy_translate, _refeed, "whole prefix again"),
+    (ch06.check_greedy_translate, lambda *a: [[4]] * 4, "not coursekit.seq2seq.greedy_decode"),
+    (ch06.check_greedy_translate, lambda *a: [[4]], "a list of 4 lists"),
     # wrong in value only: these reach the final checks
     (ch06.check_masked_softmax, lambda s, n: masked_softmax(s, n) * 1.01, "sum to 1"),
     (

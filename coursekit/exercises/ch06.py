@@ -1,5 +1,6 @@
 """Checkers for chapter 06 (attention and sequence-to-sequence): a softmax over a padded source,
-one step of additive (Bahdanau) attention, and self-attention with an output per position.
+one step of additive (Bahdanau) attention, self-attention with an output per position, and greedy
+decoding with an encoder-decoder's ``encode``/``decode_step``.
 
 Each checker compares the answer with the usual wrong answers first (the mask's polarity inverted,
 masked weights zeroed after the softmax, no tanh, the scores used as weights, one pooled vector
@@ -19,7 +20,12 @@ from coursekit.exercises.ch04 import reject_trivial
 from coursekit.exercises.core import Exercise, ExerciseResult
 from coursekit.nn.attention import AdditiveAttention
 
-__all__ = ["check_additive_step", "check_masked_softmax", "check_self_attention"]
+__all__ = [
+    "check_additive_step",
+    "check_greedy_translate",
+    "check_masked_softmax",
+    "check_self_attention",
+]
 
 
 def _matches(value, wrong: torch.Tensor) -> bool:
@@ -251,5 +257,101 @@ def check_self_attention(self_attention: Callable[..., torch.Tensor]) -> Exercis
         expected = F.scaled_dot_product_attention(x @ w_q.T, x @ w_k.T, x @ w_v.T)
         ex.check_close(
             out, expected, "not F.scaled_dot_product_attention(x W_qᵀ, x W_kᵀ, x W_vᵀ)", atol=1e-5
+        )
+    return ex.result
+
+
+def _greedy_model():
+    """A small random RNNSeq2Seq whose greedy outputs end at different lengths (seeded)."""
+    from coursekit.nn import RNNSeq2Seq, RNNSeq2SeqConfig
+
+    torch.manual_seed(3)
+    model = RNNSeq2Seq(
+        RNNSeq2SeqConfig(vocab_size=10, embed_dim=6, hidden_size=8, attention_size=6)
+    ).eval()
+    with torch.no_grad():
+        model.embed.weight.mul_(4)  # sharper logits: varied outputs, some rows end early
+    gen = torch.Generator().manual_seed(3)
+    src = torch.randint(4, 10, (4, 5), generator=gen)
+    mask = torch.ones_like(src, dtype=torch.bool)
+    mask[1, 3:], mask[2, 2:] = False, False
+    src = src.masked_fill(~mask, 0)
+    return model, src, mask
+
+
+def _greedy_variant(model, src, mask, max_len, *, refeed=False, steps=None):
+    """Greedy decoding with one thing changed, to recognise an answer's mistake."""
+    from coursekit.seq2seq import BOS_ID, EOS_ID
+
+    memory = model.encode(src, mask)
+    prefix = torch.full((src.shape[0], 1), BOS_ID)
+    state, rows = None, [[] for _ in range(src.shape[0])]
+    done = [False] * src.shape[0]
+    for _ in range(max_len if steps is None else steps):
+        logits, state = model.decode_step(prefix if refeed else prefix[:, -1:], memory, mask, state)
+        token = logits.argmax(-1)  # (B,)
+        prefix = torch.cat([prefix, token[:, None]], dim=1)
+        for b, t in enumerate(token.tolist()):
+            if not done[b]:
+                if t == EOS_ID:
+                    done[b] = True
+                else:
+                    rows[b].append(t)
+        if all(done):
+            break
+    return rows
+
+
+def check_greedy_translate(greedy_translate: Callable[..., list]) -> ExerciseResult:
+    """``greedy_translate(model, src, src_mask, max_len) -> list of B lists of ids``: the most
+    likely token at every step from ``<bos>``, one token fed per step with the decoder's state,
+    each row without ``<bos>`` and stopped before its ``<eos>`` (at most ``max_len`` steps)."""
+    from coursekit.seq2seq import BOS_ID, EOS_ID, greedy_decode, trim
+
+    with Exercise("06.4 greedy decoding") as ex:
+        model, src, mask = _greedy_model()
+        max_len = 7
+        with torch.no_grad():
+            out = ex.call(greedy_translate, model, src, mask, max_len)
+            expected = trim(greedy_decode(model, src, mask, max_len=max_len))
+            unmasked = _greedy_variant(model, src, torch.ones_like(mask), max_len)
+            refeed = _greedy_variant(model, src, mask, max_len, refeed=True)
+        if isinstance(out, torch.Tensor):
+            out = out.tolist()
+        ex.check(
+            isinstance(out, (list, tuple)) and len(out) == len(expected),
+            f"return a list of {len(expected)} lists of token ids, one per source",
+        )
+        out = [list(map(int, row)) for row in out]
+        if all(row[:1] == [BOS_ID] for row in out) and [r[1:] for r in out] == expected:
+            ex.fail("every row starts with <bos>: it is the decoder's first input, not an output.")
+        if out == unmasked and unmasked != expected:
+            ex.fail(
+                "the padding of the shorter sources was attended to: pass src_mask to encode and "
+                "to every decode_step."
+            )
+        if out == refeed and refeed != expected:
+            ex.fail(
+                "you fed the whole prefix again *with* the state: the state already holds every "
+                "token fed so far, so feed only the newest token (or the prefix with state=None)."
+            )
+        with_eos = [[*e, EOS_ID] if len(e) < max_len else e for e in expected]
+        if out == with_eos and with_eos != expected:
+            ex.fail("the rows end with <eos>: stop before it (the reference leaves <eos> out).")
+        for row, e in zip(out, expected, strict=True):
+            if len(e) < max_len and len(row) > len(e) and row[: len(e)] == e:
+                ex.fail("a row goes on after its <eos>: stop each row at its first <eos>.")
+            if len(row) > max_len:
+                ex.fail(f"a row has {len(row)} tokens, more than max_len = {max_len} steps give.")
+        if out != expected and all(
+            e[: len(row)] == row for row, e in zip(out, expected, strict=True)
+        ):
+            ex.fail(
+                f"a row is cut short: run up to max_len = {max_len} steps (<eos> counts as one) "
+                "and stop a row only at its <eos>."
+            )
+        ex.check(
+            out == expected,
+            f"not coursekit.seq2seq.greedy_decode's output yet: got {out}, expected {expected}",
         )
     return ex.result
