@@ -20,11 +20,15 @@ Baselines:
 from __future__ import annotations
 
 import difflib
+import json
+import platform
 import random
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -33,18 +37,31 @@ from coursekit.data.batching import Seq2SeqBatch, Seq2SeqCollate, encode_pairs, 
 from coursekit.data.corpora import load_pairs
 from coursekit.data.tokenizers import UNK, WordTokenizer, word_split
 from coursekit.metrics import bleu, chrf
+from coursekit.nn import RNNSeq2Seq, RNNSeq2SeqConfig, Seq2SeqTransformer, Seq2SeqTransformerConfig
 from coursekit.seq2seq import BOS_ID, EOS_ID, beam_search, greedy_decode, trim
 
 __all__ = [
+    "LEARNING_RATES",
     "SubstitutionBaseline",
     "TranslationTask",
     "copy_baseline",
     "detokenize",
     "load_translation_task",
+    "make_translation_model",
+    "measured_budgets",
+    "measured_lr_grid",
+    "measurement_header",
     "score",
     "translate",
 ]
 
+#: The models chapters 06 and 07 train on this task (and ``scripts/bench_translation.py`` trains
+#: for longer), with the learning rate each got: the best on the validation split after 230 steps of
+#: a grid that has it inside (``measured_lr_grid``). Chapter 06's attention RNN, its copying variant
+#: (See et al. 2017) and chapter 07's Transformer.
+LEARNING_RATES = {"attention RNN": 2.4e-2, "pointer-generator": 1.2e-2, "Transformer": 2e-3}
+MEASURED_FILE = Path(__file__).resolve().parent / "translation_measured.json"
+LR_GRID_FILE = Path(__file__).resolve().parent / "translation_lr_grid.json"
 _NO_SPACE_BEFORE = re.compile(r" ([,.;:?!’”)\]])")
 _NO_SPACE_AFTER = re.compile(r"([“(\[‘]) ")
 
@@ -152,6 +169,28 @@ def load_translation_task(
     train, valid, test = (short(load_pairs(name, split)) for split in ("train", "valid", "test"))
     tokenizer = WordTokenizer.train([text for pair in train for text in pair], min_freq=min_freq)
     return TranslationTask(name, max_tokens, train, valid, test, tokenizer)
+
+
+def make_translation_model(name: str, vocab_size: int, seed: int = 0) -> nn.Module:
+    """One of :data:`LEARNING_RATES`' models, seeded: the GRU encoder-decoder with additive
+    attention of chapter 06 (embedding 64, width 256; ``"pointer-generator"`` adds copying), or
+    chapter 07's Transformer (width 128, 2 + 2 post-norm layers, 4 heads, feed-forward 512). Both
+    share one embedding matrix between source, target and output, and use no dropout.
+
+    >>> sum(p.numel() for p in make_translation_model("Transformer", 100).parameters())
+    938596
+    """
+    if name not in LEARNING_RATES:
+        raise ValueError(f"unknown model {name!r}: choose one of {sorted(LEARNING_RATES)}.")
+    torch.manual_seed(seed)
+    if name == "Transformer":
+        config = Seq2SeqTransformerConfig(
+            vocab_size, vocab_size, embed_dim=128, num_heads=4, num_encoder_layers=2,
+            num_decoder_layers=2, ff_dim=512, dropout=0.0, max_len=64, share_embeddings=True,
+        )  # fmt: skip
+        return Seq2SeqTransformer(config)
+    copy = name == "pointer-generator"
+    return RNNSeq2Seq(RNNSeq2SeqConfig(vocab_size, embed_dim=64, hidden_size=256, copy=copy))
 
 
 def copy_baseline(sources: Iterable[str]) -> list[str]:
@@ -273,3 +312,49 @@ def translate(
 def _with_bos(rows: list[list[int]], device) -> tuple[torch.Tensor, torch.Tensor]:
     ids, mask = pad_batch([[BOS_ID, *row] for row in rows])
     return ids.to(device), mask.to(device)
+
+
+def measured_budgets() -> dict:
+    """What ``scripts/bench_translation.py`` measured on this task at budgets longer than a
+    chapter can run: ``{"baselines": {split: {name: scores}}, "runs": [{"model", "steps",
+    "valid", "test", ...}], "machine": {...}}``. Rerun the script to measure them again.
+
+    >>> runs = measured_budgets()["runs"]
+    >>> {"Transformer", "attention RNN"} <= {r["model"] for r in runs}
+    True
+    """
+    return _load_measured(MEASURED_FILE, "bench_translation.py", "runs")
+
+
+def measured_lr_grid() -> dict:
+    """The learning-rate grid that chose chapter 06's rate, as ``scripts/tune_translation_lr.py``
+    measured it: ``{"runs": [{"model", "lr", "valid_loss", ...}], "machine": {...}, ...}``."""
+    return _load_measured(LR_GRID_FILE, "tune_translation_lr.py", "runs")
+
+
+def measurement_header(task: TranslationTask, threads: int) -> dict:
+    """What the measurement scripts store beside their numbers: the task and the machine."""
+    return {
+        "task": {"name": task.name, "max_tokens": task.max_tokens, "train_pairs": len(task.train)},
+        "machine": {
+            "cpu": platform.processor() or platform.machine(),
+            "threads": threads,
+            "torch": torch.__version__,
+            "date": date.today().isoformat(),
+        },
+    }
+
+
+def _load_measured(path: Path, script: str, key: str) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise RuntimeError(
+            f"cannot read {path.name} ({error}): reinstall coursekit, or measure again with "
+            f"`python scripts/{script} --out coursekit/{path.name}`."
+        ) from error
+    if not isinstance(data, dict) or not isinstance(data.get(key), list):
+        raise RuntimeError(
+            f"{path.name} has no list of {key}: measure again with scripts/{script}."
+        )
+    return data

@@ -15,9 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import platform
 import time
-from datetime import date
 from pathlib import Path
 
 import torch
@@ -25,7 +23,7 @@ import torch
 from coursekit.nn import RNNSeq2Seq, RNNSeq2SeqConfig
 from coursekit.seq2seq import seq2seq_loss
 from coursekit.train import train, warmup_cosine
-from coursekit.translation import load_translation_task
+from coursekit.translation import load_translation_task, measurement_header
 
 LR_GRID = (1.5e-3, 3e-3, 6e-3, 1.2e-2, 2.4e-2, 4.8e-2)  # a factor of 2 apart
 MODELS = {"no attention": "none", "attention": "additive"}
@@ -51,13 +49,7 @@ def main() -> None:
     steps = EPOCHS * len(train_batches)
     valid_batches = task.loader("valid")
     result = {
-        "task": {"name": task.name, "max_tokens": task.max_tokens, "train_pairs": len(task.train)},
-        "machine": {
-            "cpu": platform.processor() or platform.machine(),
-            "threads": args.threads,
-            "torch": torch.__version__,
-            "date": date.today().isoformat(),
-        },
+        **measurement_header(task, args.threads),
         "steps": steps,
         "batch": BATCH,
         "grid": list(LR_GRID),

@@ -12,10 +12,12 @@ from coursekit.data.batching import Seq2SeqCollate
 from coursekit.nn.recurrent.seq2seq import RNNSeq2Seq, RNNSeq2SeqConfig
 from coursekit.seq2seq import beam_search, greedy_decode, seq2seq_loss
 from coursekit.translation import (
+    LEARNING_RATES,
     SubstitutionBaseline,
     copy_baseline,
     detokenize,
     load_translation_task,
+    measured_budgets,
     score,
     translate,
 )
@@ -181,3 +183,32 @@ def test_translate_runs_any_protocol_model():
     greedy = translate(model, task, sources, max_len=4)
     beam = translate(model, task, sources, beam_size=2, max_len=4)
     assert len(greedy) == len(beam) == 5 and all(isinstance(t, str) for t in greedy)
+
+
+def test_measured_budgets_match_the_task_they_were_measured_on():
+    """The stored longer runs (scripts/bench_translation.py) were measured on today's data: their
+    baselines equal the baselines computed now, and every model has every budget."""
+    measured = measured_budgets()
+    task = load_translation_task(measured["task"]["name"], measured["task"]["max_tokens"])
+    assert measured["task"]["train_pairs"] == len(task.train)
+    sources, refs = zip(*task.test, strict=True)
+    now = score(copy_baseline(sources), refs)
+    assert measured["baselines"]["test"]["copy the input"]["BLEU"] == pytest.approx(now["BLEU"])
+    budgets = {(r["model"], r["steps"]) for r in measured["runs"]}
+    for model in LEARNING_RATES:  # every model at the chapters' 230 steps and at longer budgets
+        steps = {s for m, s in budgets if m == model}
+        assert 230 in steps and len(steps) >= 2, (model, steps)
+    at_230 = [r for r in measured["runs"] if r["steps"] == 230]
+    assert all(r["lr"] == LEARNING_RATES[r["model"]] for r in at_230)  # the chapters' settings
+    for run in measured["runs"]:
+        assert 0 <= run["test"]["BLEU"] <= 100 and 0 <= run["valid"]["chrF"] <= 100
+
+
+def test_measured_budgets_explain_a_broken_file(monkeypatch, tmp_path):
+    import coursekit.translation as translation
+
+    broken = tmp_path / "translation_measured.json"
+    broken.write_text("{not json", encoding="utf-8")
+    monkeypatch.setattr(translation, "MEASURED_FILE", broken)
+    with pytest.raises(RuntimeError, match=r"bench_translation\.py"):
+        translation.measured_budgets()

@@ -179,7 +179,7 @@ def test_seq2seq_shared_embeddings_are_one_matrix():
     )
     model = Seq2SeqTransformer(config)
     assert model.src_embed.weight is model.tgt_embed.weight is model.head.weight
-    assert abs(float(model.src_embed.weight.std()) - 8**-0.5) < 0.1
+    assert abs(model.src_embed.weight.std().item() - 8**-0.5) < 0.1
     n_separate = sum(
         p.numel() for p in Seq2SeqTransformer(replace(config, share_embeddings=False)).parameters()
     )
