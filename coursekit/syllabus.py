@@ -130,9 +130,21 @@ CHAPTERS: tuple[Chapter, ...] = (
         requires=(("03", "RNN, the training loop"), ("04", "LSTM gates")),
     ),
     Chapter(
-        "06", "attention", "Attention and sequence-to-sequence", "§3.5, §2.2", 90, (("05", ""),)
+        "06",
+        "attention",
+        "Attention and sequence-to-sequence",
+        "§3.5, §2.2",
+        90,
+        requires=(("03", "RNN, the training loop"), ("05", "GRU")),
     ),
-    Chapter("07", "transformer", "The Transformer", "§3.6", 90, (("06", ""),)),
+    Chapter(
+        "07",
+        "transformer",
+        "The Transformer",
+        "§3.6",
+        90,
+        requires=(("06", "attention, the translation task, sequence-to-sequence decoding"),),
+    ),
     Chapter(
         "08",
         "pretraining",

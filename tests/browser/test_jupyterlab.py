@@ -40,6 +40,8 @@ CHAPTERS = [
     "00_setup.ipynb",
     "01_embeddings.ipynb",
     "03_rnn.ipynb",  # the training loop: tqdm.auto progress bars and the live loss plot
+    "06_attention.ipynb",  # the alignment explorer
+    "07_transformer.ipynb",
 ]
 NOTEBOOKS_ENV = "COURSEKIT_BROWSER_NOTEBOOKS"
 RUN_TIMEOUT_S = float(os.environ.get("COURSEKIT_BROWSER_TIMEOUT", "600"))
