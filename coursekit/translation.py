@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import difflib
 import json
-import platform
 import random
 import re
 from collections import Counter, defaultdict
@@ -38,6 +37,7 @@ from coursekit.data.corpora import load_pairs
 from coursekit.data.tokenizers import UNK, WordTokenizer, word_split
 from coursekit.metrics import bleu, chrf
 from coursekit.nn import RNNSeq2Seq, RNNSeq2SeqConfig, Seq2SeqTransformer, Seq2SeqTransformerConfig
+from coursekit.report import cpu_model
 from coursekit.seq2seq import BOS_ID, EOS_ID, beam_search, greedy_decode, trim
 
 __all__ = [
@@ -337,7 +337,7 @@ def measurement_header(task: TranslationTask, threads: int) -> dict:
     return {
         "task": {"name": task.name, "max_tokens": task.max_tokens, "train_pairs": len(task.train)},
         "machine": {
-            "cpu": platform.processor() or platform.machine(),
+            "cpu": cpu_model(),
             "threads": threads,
             "torch": torch.__version__,
             "date": date.today().isoformat(),
