@@ -18,6 +18,8 @@ width.
 
 from __future__ import annotations
 
+import functools
+
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -26,7 +28,11 @@ from coursekit.nn.attention import LayerCache, MultiHeadAttention
 
 __all__ = ["TransformerDecoderLayer", "TransformerEncoderLayer"]
 
-ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu}
+ACTIVATIONS = {  # "gelu_tanh" (GPT-2's "gelu_new") is coursekit's, not torch's
+    "relu": F.relu,
+    "gelu": F.gelu,
+    "gelu_tanh": functools.partial(F.gelu, approximate="tanh"),
+}
 _ARGS = (
     "d_model",
     "nhead",
@@ -107,7 +113,8 @@ class TransformerEncoderLayer(_Layer):
     the GPT (chapter 08) with ``norm_first=True``, ``activation="gelu"`` and ``is_causal=True``.
 
     Same arguments and parameter names as ``torch.nn.TransformerEncoderLayer`` (``activation``
-    is ``"relu"`` or ``"gelu"``); ``batch_first`` defaults to True.
+    is ``"relu"``, ``"gelu"`` or, beyond torch, ``"gelu_tanh"``: GPT-2's tanh approximation);
+    ``batch_first`` defaults to True.
 
     Shape:
         src ``(B, T, C)`` -> ``(B, T, C)``.
