@@ -105,6 +105,14 @@ def check_fraction(owner: str, name: str, value: object) -> None:
         raise ValueError(f"{owner}: {name} must be in [0, 1), got {value}.")
 
 
+def check_positive(owner: str, name: str, value: object) -> None:
+    """``value`` is a number above zero (an epsilon, a base)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{owner}: {name} must be a positive number, got {_describe(value)}.")
+    if not value > 0:
+        raise ValueError(f"{owner}: {name} must be a positive number, got {value}.")
+
+
 def check_bool(owner: str, name: str, value: object, hint: str = "") -> None:
     """``value`` is ``True`` or ``False``; ``hint`` is added to the message (e.g. the argument order)."""
     if not isinstance(value, bool):
