@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from typing import NoReturn
 
 import torch
 from torch import Tensor, nn
@@ -56,7 +57,7 @@ def _get(owner: str, config: object, name: str, default: object = _MISSING) -> o
     return value
 
 
-def _unsupported(owner: str, what: str, fix: str) -> None:
+def _unsupported(owner: str, what: str, fix: str) -> NoReturn:
     raise ValueError(f"{owner}: {what} is not supported by coursekit's GPT: {fix}.")
 
 
