@@ -82,6 +82,7 @@ def generate(
     top_p: float | None = None,
     context_size: int | None = None,
     generator: torch.Generator | None = None,
+    use_cache: bool = True,
 ) -> Tensor:
     """Continue each row of ``idx`` by ``max_new_tokens`` tokens sampled from ``model``.
 
@@ -94,6 +95,9 @@ def generate(
         top_k, top_p: optional filters; see :func:`filter_logits`.
         context_size: models without state see at most this many last tokens (a GPT's block size).
         generator: a seeded ``torch.Generator`` for reproducible samples.
+        use_cache: feed only the new token to a model with ``forward_with_state`` (a GPT's
+            key/value cache, an RNN's state); False recomputes the whole context every step
+            (the same tokens, slower: chapter 08 measures by how much).
 
     Returns:
         ``(B, T + max_new_tokens)`` ids: the prompt followed by the new tokens.
@@ -110,13 +114,15 @@ def generate(
     was_training = model.training
     model.eval()
     try:
-        stateful = hasattr(model, "forward_with_state")
+        stateful = use_cache and hasattr(model, "forward_with_state")
         state, feed, out = None, idx, [idx]
         for _ in range(max_new_tokens):
             if stateful:
                 logits, state = model.forward_with_state(feed, state)  # (B, t, V)
             else:
                 context = torch.cat(out, dim=1)
+                if context_size is None:
+                    context_size = getattr(getattr(model, "config", None), "context_size", None)
                 if context_size is not None:
                     context = context[:, -context_size:]
                 logits = model(context)  # (B, t, V)

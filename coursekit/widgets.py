@@ -13,12 +13,20 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import ipywidgets as widgets
+import torch
 from IPython.display import display
 from matplotlib.figure import Figure
 
-from coursekit import plots, plots_seq2seq
+from coursekit import plots, plots_generation, plots_seq2seq
+from coursekit.generate import generate
 
-__all__ = ["Explorer", "alignment_explorer", "neighbour_explorer", "softmax_temperature_explorer"]
+__all__ = [
+    "Explorer",
+    "alignment_explorer",
+    "neighbour_explorer",
+    "sampling_explorer",
+    "softmax_temperature_explorer",
+]
 
 
 class Explorer(widgets.VBox):
@@ -144,3 +152,62 @@ def alignment_explorer(
         return draw(index)
     slider = widgets.IntSlider(value=index, min=0, max=len(verses) - 1, description="verse")
     return Explorer({"verse": slider}, draw)
+
+
+def sampling_explorer(
+    model: torch.nn.Module,
+    tokenizer: Any,
+    prompt: str,
+    *,
+    temperature: float = 0.8,
+    top_k: int = 0,
+    top_p: float = 1.0,
+    seed: int = 0,
+    max_new_tokens: int = 200,
+    static: bool = False,
+) -> Explorer | Figure:
+    """Sliders for temperature, top-k and top-p over a language model's continuation of
+    ``prompt`` (chapter 08): each setting redraws :func:`coursekit.plots_generation.plot_sampling`
+    (the next-token distribution it leaves, and a sample drawn with it).
+
+    Args:
+        model: token ids ``(B, T)`` -> logits ``(B, T, V)``, e.g. a :class:`~coursekit.nn.GPT`.
+        tokenizer: has ``encode(text)`` and ``decode(ids)`` for ``model``'s vocabulary.
+        top_k: 0 means off; top_p: 1.0 means off.
+        seed: the sample's random seed (the same settings and seed give the same text).
+        static: return only the Figure at these settings.
+    """
+    ids = torch.tensor([tokenizer.encode(prompt)], dtype=torch.long)  # (1, T)
+    if ids.size(1) == 0:
+        raise ValueError("sampling_explorer: the prompt encodes to no tokens; give some text.")
+    with torch.no_grad():
+        last = model.eval()(ids[:, -_context(model, ids.size(1)) :])[0, -1]  # (V,)
+    labels = [tokenizer.decode([i]) for i in range(last.numel())]
+
+    def draw(temperature: float, top_k: int, top_p: float, seed: int) -> Figure:
+        k, p = (top_k or None), (top_p if top_p < 1.0 else None)
+        g = torch.Generator().manual_seed(seed)
+        out = generate(model, ids, max_new_tokens, temperature=temperature, top_k=k, top_p=p,
+                       generator=g)  # fmt: skip
+        text = prompt + tokenizer.decode(out[0, ids.size(1) :].tolist())
+        return plots_generation.plot_sampling(last, labels, temperature, k, p, sample=text)
+
+    if static:
+        return draw(temperature, top_k, top_p, seed)
+    controls = {
+        "temperature": widgets.FloatSlider(
+            value=temperature, min=0.1, max=2.0, step=0.05, description="temperature"
+        ),
+        "top_k": widgets.IntSlider(value=top_k, min=0, max=50, description="top-k (0 off)"),
+        "top_p": widgets.FloatSlider(
+            value=top_p, min=0.05, max=1.0, step=0.05, description="top-p (1 off)"
+        ),
+        "seed": widgets.IntSlider(value=seed, min=0, max=20, description="seed"),
+    }
+    return Explorer(controls, draw)
+
+
+def _context(model: torch.nn.Module, length: int) -> int:
+    """How many of the last prompt tokens ``model`` can read at once."""
+    size = getattr(getattr(model, "config", None), "context_size", None)
+    return length if size is None else min(length, size)
