@@ -117,3 +117,20 @@ def test_sampling_explorer_redraws(tiny_gpt):
     assert fig.axes[0].get_title().startswith("next token at T = 0.80")
     with pytest.raises(ValueError, match="no tokens"):
         widgets.sampling_explorer(model, tok, "")
+
+
+def test_a_bidirectional_model_sees_the_future_and_refuses_to_generate():
+    torch.manual_seed(0)
+    fields = {"vocab_size": 12, "context_size": 8, "embed_dim": 16, "num_heads": 2, "num_layers": 1}
+    causal, bidirectional = GPT(GPTConfig(**fields)), GPT(GPTConfig(**fields, causal=False))
+    bidirectional.load_state_dict(causal.state_dict())
+    a, b = torch.randint(12, (1, 8)), torch.randint(12, (1, 8))
+    b[:, :4] = a[:, :4]  # same first half, different second half
+    with torch.no_grad():
+        # causal: the first 4 positions cannot see the (different) rest
+        assert torch.allclose(causal(a)[:, :4], causal(b)[:, :4], atol=1e-6)
+        assert not torch.allclose(bidirectional(a)[:, :4], bidirectional(b)[:, :4], atol=1e-3)
+    with pytest.raises(ValueError, match="causal=False"):
+        generate(bidirectional, a[:, :2], 3)
+    with pytest.raises(TypeError, match="causal must be True or False"):
+        GPTConfig(**fields, causal="no")

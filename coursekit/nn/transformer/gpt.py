@@ -77,6 +77,9 @@ class GPTConfig:
         mlp: the feed-forward, ``"gelu"`` (exact GELU), ``"gelu_tanh"`` (GPT-2's ``gelu_new``,
             to load its weights exactly) or ``"swiglu"`` (Llama).
         rope_base: the ``base`` of the rotary angles (``rope_theta`` in Hugging Face configs).
+        causal: each position attends to itself and the positions before it (a GPT, trained to
+            predict the next token); False lets every position see the whole sequence (a
+            BERT-style encoder for the masked-language-model objective, chapter 08).
 
     With ``norm="layernorm"``, ``mlp`` a GELU and additive positions, the blocks are GPT-2's
     (:class:`~coursekit.nn.transformer.TransformerEncoderLayer`); any other choice builds
@@ -104,6 +107,7 @@ class GPTConfig:
     norm_eps: float = 1e-5
     mlp: str = "gelu"
     rope_base: float = 10000.0
+    causal: bool = True
 
     @classmethod
     def llama(cls, vocab_size: int, **fields: object) -> GPTConfig:
@@ -139,7 +143,7 @@ class GPTConfig:
         if self.ff_dim is not None:
             check_int(owner, "ff_dim", self.ff_dim)
         check_fraction(owner, "dropout", self.dropout)
-        for name in ("bias", "tie_weights", "norm_first"):
+        for name in ("bias", "tie_weights", "norm_first", "causal"):
             check_bool(owner, name, getattr(self, name))
         check_choice(owner, "positional", self.positional, POSITIONAL)
         check_choice(owner, "impl", self.impl, ("sdpa", "naive"))
@@ -264,7 +268,7 @@ class GPT(nn.Module):
         x = self.drop(x)
         layers = [None] * len(self.blocks) if cache is None else cache.layers
         for block, layer_cache in zip(self.blocks, layers, strict=True):
-            x = block(x, is_causal=True, cache=layer_cache)  # (B, T, C)
+            x = block(x, is_causal=self.config.causal, cache=layer_cache)  # (B, T, C)
         return self.head(self.norm(x))  # (B, T, V)
 
     def forward(self, idx: Tensor) -> Tensor:
@@ -288,6 +292,12 @@ class GPT(nn.Module):
         context_size=P)`` does without a cache) and returns logits for those positions.
         """
         self._check(idx)
+        if not self.config.causal:
+            raise ValueError(
+                "GPT: a model with causal=False (bidirectional, the masked-LM objective) sees "
+                "the whole sequence at once, so it cannot be decoded token by token with a "
+                "cache, nor used by coursekit.generate: fill in masked positions with model(ids)."
+            )
         cache = KVCache.empty(len(self.blocks)) if state is None else state
         if len(cache) + idx.size(1) > self.config.context_size:
             seen = idx if cache.ids is None else torch.cat([cache.ids, idx], dim=1)  # (B, t+T)
