@@ -45,6 +45,7 @@ BUILDERS: dict[str, list[str]] = {
         "wordnet_license",
     ],
     "reviews": ["zh_reviews_sentiment"],
+    "gpt2_bpe": ["gpt2_bpe", "gpt2_bpe_license"],
 }
 
 

@@ -4,6 +4,8 @@
 * :mod:`coursekit.data.corpora`: the corpora by name and split (text, pairs, labelled examples).
 * :mod:`coursekit.data.tokenizers`: the :class:`Tokenizer` protocol and registry; character and
   word tokenizers (``CharTokenizer.train``, ``WordTokenizer.train``).
+* :mod:`coursekit.data.bpe`: byte-level BPE (chapter 08): ``ByteBPETokenizer.train``, GPT-2's
+  tokenizer from the bundled files (``ByteBPETokenizer.from_gpt2``).
 * :mod:`coursekit.data.batching`: language-model windows, seq2seq and classification batches.
 * :mod:`coursekit.data.download`: optional larger files for learners who are online.
 """
@@ -20,6 +22,17 @@ from coursekit.data.batching import (
     make_loader,
     pad_batch,
     random_lm_batch,
+)
+from coursekit.data.bpe import (
+    ENDOFTEXT,
+    GPT2_PATTERN,
+    GPT4_PATTERN,
+    ByteBPETokenizer,
+    bytes_to_unicode,
+    get_pair_counts,
+    gpt2_tokenizer,
+    load_gpt2_bpe,
+    merge,
 )
 from coursekit.data.bundled import (
     DataFileError,
@@ -58,12 +71,16 @@ from coursekit.data.tokenizers import (
 
 __all__ = [
     "BOS",
+    "ENDOFTEXT",
     "EOS",
+    "GPT2_PATTERN",
+    "GPT4_PATTERN",
     "PAD",
     "REGISTRY",
     "SPECIALS",
     "TOKENIZERS",
     "UNK",
+    "ByteBPETokenizer",
     "CharTokenizer",
     "ClassificationBatch",
     "ClassificationCollate",
@@ -79,13 +96,17 @@ __all__ = [
     "analogies",
     "bundled_names",
     "bundled_path",
+    "bytes_to_unicode",
     "cache_dir",
     "corpus_names",
     "data_dir",
     "encode_labelled",
     "encode_pairs",
     "fetch",
+    "get_pair_counts",
+    "gpt2_tokenizer",
     "lm_windows",
+    "load_gpt2_bpe",
     "load_labelled",
     "load_pairs",
     "load_similarity",
@@ -93,6 +114,7 @@ __all__ = [
     "load_text",
     "load_tokenizer",
     "make_loader",
+    "merge",
     "open_bundled",
     "pad_batch",
     "random_lm_batch",
