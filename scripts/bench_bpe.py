@@ -25,7 +25,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from coursekit.data import ENDOFTEXT, ByteBPETokenizer, bytes_to_unicode, load_text
+from coursekit.data import ENDOFTEXT, ByteBPETokenizer, load_text
 
 
 def _median_time(fn: Callable[[], object], repeats: int, setup: Callable[[], object] = list):
@@ -70,17 +70,11 @@ def theirs(vocab_size: int, repeats: int, ours_file: str) -> dict[str, float]:
     train_s = _median_time(train, repeats)
     assert train().get_vocab_size() == vocab_size
     ours = ByteBPETokenizer.load(ours_file)  # encode with our vocabulary: the same ids
-    table = bytes_to_unicode()
-
-    def spell(i: int) -> str:
-        return "".join(table[b] for b in ours.vocab[i])
-
-    encoder = {spell(i): i for i in ours.vocab if i not in ours.special_tokens.values()}
-    merges = [(spell(a), spell(b)) for a, b in ours.merges]
+    encoder, merges = ours.to_gpt2_files()
     holder: list[Tokenizer] = []
 
     def setup() -> None:
-        holder[:] = [fresh(models.BPE(vocab={**encoder, **ours.special_tokens}, merges=merges))]
+        holder[:] = [fresh(models.BPE(vocab=encoder, merges=merges))]
         holder[0].add_special_tokens([AddedToken(ENDOFTEXT, special=True, normalized=False)])
 
     encode_s = _median_time(lambda: holder[0].encode(valid), repeats, setup)

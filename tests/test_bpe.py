@@ -57,14 +57,7 @@ def _hf(encoder: dict[str, int], merges: list[tuple[str, str]], specials) -> HFT
 
 
 def _hf_from_ours(tok: ByteBPETokenizer) -> HFTokenizer:
-    table = bytes_to_unicode()
-
-    def spell(i: int) -> str:
-        return "".join(table[b] for b in tok.vocab[i])
-
-    encoder = {spell(i): i for i in tok.vocab if i not in tok.special_tokens.values()}
-    encoder.update(tok.special_tokens)
-    return _hf(encoder, [(spell(a), spell(b)) for a, b in tok.merges], list(tok.special_tokens))
+    return _hf(*tok.to_gpt2_files(), list(tok.special_tokens))
 
 
 # --- the two steps of the algorithm ----------------------------------------------------------
@@ -216,6 +209,14 @@ def test_from_vocab_merges_rebuilds_a_trained_tokenizer(shakespeare):
         ByteBPETokenizer.from_vocab_merges(
             {i: b for i, b in ordinary.items() if i != 259}, pairs, shakespeare.special_tokens
         )
+    encoder, merges = shakespeare.to_gpt2_files()
+    assert ByteBPETokenizer.from_gpt2_files(encoder, merges) == shakespeare
+    with pytest.raises(ValueError, match=r"399: b'<\|endoftext\|>'; if they are special tokens"):
+        ByteBPETokenizer.from_gpt2_files(encoder, merges, special_tokens=())
+    with pytest.raises(ValueError, match=r"'<s😀>' has a character '😀' outside GPT-2's byte map"):
+        ByteBPETokenizer.from_gpt2_files({**encoder, "<s😀>": 400}, merges)
+    with pytest.raises(ValueError, match=r"special tokens \['<s>'\] are not in encoder"):
+        ByteBPETokenizer.from_gpt2_files(encoder, merges, special_tokens=("<s>",))
     with pytest.raises(ValueError, match="the byte b'a' is not in vocab"):
         ByteBPETokenizer.from_vocab_merges({i: bytes([i]) for i in range(97)}, [])
 
@@ -289,6 +290,7 @@ def test_gpt2_real_vocabulary_gives_gpt2s_ids(gpt2):
     assert gpt2.encode("Hello world") == [15496, 995]
     assert gpt2.encode(" the") == [262] and gpt2.encode(ENDOFTEXT) == [50256]
     assert gpt2.vocab[encoder["Ġworld"]] == b" world" and gpt2.byte_ids[ord("!")] == 0
+    assert gpt2.to_gpt2_files() == (encoder, merges)  # bytes <-> GPT-2's spelling, both ways
     hf = _hf(encoder, merges, [ENDOFTEXT])
     text = MIXED + TRICKY + load_text("shakespeare_tiny", "test")[:5_000]
     assert gpt2.encode(text) == hf.encode(text).ids
@@ -298,6 +300,4 @@ def test_gpt2_real_vocabulary_gives_gpt2s_ids(gpt2):
 def test_bytes_to_unicode_is_gpt2s_map():
     table = bytes_to_unicode()
     assert sorted(table) == list(range(256)) and len(set(table.values())) == 256
-    assert (
-        table[0] == "Ā" and table[ord(" ")] == "Ġ" and table[255] == "ÿ" and table[173] == "ŃD"[0]
-    )
+    assert table[0] == "Ā" and table[ord(" ")] == "Ġ" and table[255] == "ÿ" and table[173] == "Ń"

@@ -303,33 +303,82 @@ class ByteBPETokenizer(Tokenizer):
             where = f"merge {rank}'s"
             pair = (id_of(left, f"{where} left token"), id_of(right, f"{where} right token"))
             pairs.append((pair, id_of(left + right, f"{where} result")))
-        if len(pairs) + 256 != len(index):
+        made = {*byte_ids, *(new for _, new in pairs)}
+        extra = sorted(i for i in index.values() if i not in made)
+        if extra:
             raise ValueError(
-                f"vocab has {len(index)} ordinary tokens but 256 bytes + {len(pairs)} merges "
-                "make fewer: every token must be a byte or a merge's result."
+                f"{len(extra)} token(s) of vocab are neither a byte nor a merge's result, e.g. "
+                f"{extra[0]}: {ids[extra[0]]!r}; if they are special tokens, pass special_tokens."
             )
         return cls(pairs, special_tokens, pattern, byte_ids)
+
+    @classmethod
+    def from_gpt2_files(
+        cls,
+        encoder: Mapping[str, int],
+        merges: Iterable[tuple[str, str]],
+        special_tokens: Sequence[str] = (ENDOFTEXT,),
+        pattern: str = GPT2_PATTERN,
+    ) -> ByteBPETokenizer:
+        """Build from files in GPT-2's format (``encoder.json`` and ``vocab.bpe``; Hugging Face's
+        ``vocab.json`` and ``merges.txt`` are the same), tokens spelled with
+        :func:`bytes_to_unicode`.
+
+        Args:
+            encoder: token -> id, the special tokens included.
+            merges: ``(left, right)`` tokens, first learned first.
+            special_tokens: the entries of ``encoder`` that are special tokens.
+            pattern: the pre-tokenization regular expression.
+        """
+        to_byte = {c: b for b, c in bytes_to_unicode().items()}
+
+        def raw(token: str) -> bytes:
+            try:
+                return bytes(to_byte[c] for c in token)
+            except KeyError as exc:
+                raise ValueError(
+                    f"token {token!r} has a character {exc} outside GPT-2's byte map "
+                    "(bytes_to_unicode); if it is a special token, list it in special_tokens."
+                ) from None
+
+        missing = [s for s in special_tokens if s not in encoder]
+        if missing:
+            raise ValueError(f"special tokens {missing} are not in encoder; add them with ids.")
+        specials = {s: int(encoder[s]) for s in special_tokens}
+        vocab = {int(i): raw(t) for t, i in encoder.items() if t not in specials}
+        pairs = [(raw(a), raw(b)) for a, b in merges]
+        return cls.from_vocab_merges(vocab, pairs, specials, pattern)
 
     @classmethod
     def from_gpt2(cls) -> ByteBPETokenizer:
         """GPT-2's tokenizer: its 50,000 merges, 50,257 ids, ``<|endoftext|>`` = 50256.
 
         Read from the bundled ``data/gpt2/gpt2_bpe.json.gz`` (OpenAI's ``encoder.json`` and
-        ``vocab.bpe``), whose tokens are written with :func:`bytes_to_unicode`.
+        ``vocab.bpe``) with :meth:`from_gpt2_files`.
 
         >>> gpt2 = ByteBPETokenizer.from_gpt2()
         >>> gpt2.vocab_size, gpt2.encode("Hello world"), gpt2.eos_id
         (50257, [15496, 995], 50256)
         """
-        encoder, merges = load_gpt2_bpe()
-        to_byte = {c: b for b, c in bytes_to_unicode().items()}
+        return cls.from_gpt2_files(*load_gpt2_bpe())
 
-        def raw(token: str) -> bytes:
-            return bytes(to_byte[c] for c in token)
+    def to_gpt2_files(self) -> tuple[dict[str, int], list[tuple[str, str]]]:
+        """``(encoder, merges)`` in GPT-2's format, the inverse of :meth:`from_gpt2_files`.
 
-        specials = {ENDOFTEXT: encoder[ENDOFTEXT]}
-        vocab = {i: raw(t) for t, i in encoder.items() if t != ENDOFTEXT}
-        return cls.from_vocab_merges(vocab, [(raw(a), raw(b)) for a, b in merges], specials)
+        This is also what Hugging Face's ``tokenizers.models.BPE(vocab, merges)`` takes.
+
+        >>> tok = ByteBPETokenizer.train("hi hi", vocab_size=259)
+        >>> encoder, merges = tok.to_gpt2_files()
+        >>> merges, encoder["Ġhi"], encoder["<|endoftext|>"]
+        ([('h', 'i'), ('Ġ', 'hi')], 257, 258)
+        """
+        table = bytes_to_unicode()
+        names = {i: name for name, i in self.special_tokens.items()}
+
+        def spell(i: int) -> str:
+            return names.get(i) or "".join(table[b] for b in self.vocab[i])
+
+        return {spell(i): i for i in self.vocab}, [(spell(a), spell(b)) for a, b in self.merges]
 
     # --- encoding ------------------------------------------------------------------------------
 
