@@ -109,4 +109,18 @@ def bits_per_char(loss: float, tokens: int = 1, characters: int = 1) -> float:
 def measured_pretraining() -> dict[str, Any]:
     """The numbers of the last ``scripts/bench_gpt.py --update`` run (nanoGPT's CPU run and
     coursekit's GPT on the same text, same machine, same threads), for chapter 08's table."""
-    return json.loads(_MEASURED.read_text(encoding="utf-8"))
+    try:
+        data = json.loads(_MEASURED.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise RuntimeError(
+            f"cannot read {_MEASURED.name} ({error}): reinstall coursekit, or measure again with "
+            f"`python scripts/bench_gpt.py --nanogpt NANOGPT_CHECKOUT --out coursekit/"
+            f"{_MEASURED.name}`."
+        ) from error
+    missing = {"machine", "nanogpt", "course_nanogpt_config", "course_own"} - set(data)
+    if missing:
+        raise RuntimeError(
+            f"{_MEASURED.name} lacks {sorted(missing)}: run scripts/bench_gpt.py with --nanogpt "
+            "(a nanoGPT checkout) and --out again."
+        )
+    return data

@@ -151,7 +151,10 @@ CHAPTERS: tuple[Chapter, ...] = (
         "Pretraining: BPE, GPT and BERT objectives",
         "§2.1, §5.1",
         90,
-        (("07", ""),),
+        requires=(
+            ("07", "the decoder-only Transformer, causal masks, the key/value cache"),
+            ("03", "the training loop, sampling with temperature"),
+        ),
     ),
     Chapter("09", "finetuning", "Fine-tuning", "§2.1, §5.1", 75, (("08", ""),)),
     Chapter("10", "challenges", "Cost, bias and privacy", "§5", 60, (("08", ""),)),

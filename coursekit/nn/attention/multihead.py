@@ -193,6 +193,7 @@ class MultiHeadAttention(nn.Module):
             q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # (B, H, T, E) each
         else:
             q, k, v = self._heads(query, 0), self._heads(key, 1), self._heads(value, 2)
+        q, k = self._positions(q, k, cache)
         if cache is not None:
             k, v = cache.extend(k, v)  # (B, H, t + T, E)
         tq, tk = q.size(-2), k.size(-2)
@@ -209,6 +210,11 @@ class MultiHeadAttention(nn.Module):
             out = attend(q, k, v, mask, causal=causal, dropout_p=p, impl=self.impl)
         out = self.out_proj(out.transpose(1, 2).flatten(-2))  # (B, Tq, C)
         return (out if self.batch_first else out.transpose(0, 1)), weights
+
+    def _positions(self, q: Tensor, k: Tensor, cache: LayerCache | None) -> tuple[Tensor, Tensor]:
+        """Where a subclass puts positions into the queries and keys (rotary embeddings,
+        chapter 08) before the cache extends them; here positions were added to the inputs."""
+        return q, k
 
     @classmethod
     def from_torch(cls, module: nn.MultiheadAttention, impl: str = "sdpa") -> MultiHeadAttention:

@@ -20,12 +20,10 @@ Shapes: B batch, T steps, C width, H heads, E width per head, t cached positions
 
 from __future__ import annotations
 
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from coursekit.nn._checks import check_choice, check_fraction, check_heads, reject_unknown
-from coursekit.nn.attention import LayerCache, MultiHeadAttention, attend
-from coursekit.nn.attention.functional import scaled_dot_product_attention
+from coursekit.nn.attention import LayerCache, MultiHeadAttention
 from coursekit.nn.transformer.feedforward import FeedForward, SwiGLU
 from coursekit.nn.transformer.norms import NORMS, make_norm
 from coursekit.nn.transformer.rotary import RotaryEmbedding, check_rotary_dim
@@ -104,30 +102,20 @@ class RotaryMultiHeadAttention(MultiHeadAttention):
                 "RotaryMultiHeadAttention is self-attention (positions of one sequence): call it "
                 "with the query only; MultiHeadAttention attends over another sequence."
             )
-        x = query if self.batch_first else query.transpose(0, 1)  # (B, T, C)
-        if x.size(-1) != self.embed_dim:
-            raise ValueError(
-                f"RotaryMultiHeadAttention(embed_dim={self.embed_dim}) got a query of shape "
-                f"{tuple(query.shape)}: the last dimension must be {self.embed_dim}."
-            )
-        qkv = F.linear(x, self.in_proj_weight, self.in_proj_bias)  # (B, T, 3C)
-        qkv = qkv.unflatten(-1, (3, self.num_heads, self.head_dim))  # (B, T, 3, H, E)
-        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # (B, H, T, E) each
+        return super().forward(
+            query,
+            key_padding_mask=key_padding_mask,
+            need_weights=need_weights,
+            attn_mask=attn_mask,
+            average_attn_weights=average_attn_weights,
+            is_causal=is_causal,
+            cache=cache,
+        )
+
+    def _positions(self, q: Tensor, k: Tensor, cache: LayerCache | None) -> tuple[Tensor, Tensor]:
+        """Rotate the new queries and keys by their positions, offset by the cached length."""
         offset = 0 if cache is None or cache.k is None else cache.k.size(-2)
-        q, k = self.rotary(q, offset), self.rotary(k, offset)  # positions offset .. offset+T-1
-        if cache is not None:
-            k, v = cache.extend(k, v)  # (B, H, t + T, E)
-        mask = self._mask(key_padding_mask, attn_mask, x.size(0), q.size(-2), k.size(-2), q.dtype)
-        causal = is_causal and attn_mask is None
-        p = self.dropout if self.training else 0.0
-        weights = None
-        if need_weights:
-            out, weights = scaled_dot_product_attention(q, k, v, mask, causal=causal, dropout_p=p)
-            weights = weights.mean(dim=1) if average_attn_weights else weights
-        else:
-            out = attend(q, k, v, mask, causal=causal, dropout_p=p, impl=self.impl)  # (B, H, T, E)
-        out = self.out_proj(out.transpose(1, 2).flatten(-2))  # (B, T, C)
-        return (out if self.batch_first else out.transpose(0, 1)), weights
+        return self.rotary(q, offset), self.rotary(k, offset)  # positions offset .. offset+T-1
 
 
 class ModernBlock(nn.Module):
