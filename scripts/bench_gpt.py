@@ -177,12 +177,16 @@ def time_cosine(optimizer, warmup: int, seconds: float, min_ratio: float):
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def run_course(run: Run, steps: int, tok, train_ids, valid_ids, time_limit=None) -> dict:
+def run_course(
+    run: Run, steps: int, tok, train_ids, valid_ids, time_limit=None, variant="gpt2", seed=0
+) -> dict:
     """coursekit's GPT trained by coursekit.train with ``run``'s schedule (nanoGPT's recipe:
     AdamW, weight decay on matrices only, warm-up then cosine to ``min_lr``, clip 1.0); with a
-    ``time_limit`` the cosine runs over that many seconds and ``steps`` is only an upper bound."""
-    torch.manual_seed(1337)
-    config = GPTConfig(
+    ``time_limit`` the cosine runs over that many seconds and ``steps`` is only an upper bound.
+    ``variant="llama"`` builds :meth:`GPTConfig.llama` at the same size."""
+    torch.manual_seed(1337 + seed)
+    make = GPTConfig.llama if variant == "llama" else GPTConfig
+    config = make(
         vocab_size=tok.vocab_size,
         context_size=run.block_size,
         embed_dim=run.n_embd,
@@ -204,7 +208,7 @@ def run_course(run: Run, steps: int, tok, train_ids, valid_ids, time_limit=None)
         scheduler = warmup_cosine(optimizer, run.warmup_iters, steps, min_ratio)
     else:
         scheduler = time_cosine(optimizer, run.warmup_iters, time_limit, min_ratio)
-    g = torch.Generator().manual_seed(0)
+    g = torch.Generator().manual_seed(seed)
     history = train(
         model,
         lambda i: random_lm_batch(train_ids, run.batch_size, run.block_size, generator=g),
@@ -227,6 +231,34 @@ def run_course(run: Run, steps: int, tok, train_ids, valid_ids, time_limit=None)
     }
 
 
+def run_variants(steps: int, lrs: list[float], seeds: int, tok, train_ids, valid_ids) -> dict:
+    """GPT-2's and Llama's recipe at the same size, batches and schedule: each variant's best peak
+    learning rate from ``lrs`` (seed 0), then that rate over ``seeds`` seeds."""
+    out = {"steps": steps, "lr_grid": {}, "runs": {}}
+    for variant in ("gpt2", "llama"):
+        grid = {}
+        for lr in lrs:
+            run = Run(learning_rate=lr, min_lr=lr / 10, warmup_iters=50)
+            grid[lr] = run_course(run, steps, tok, train_ids, valid_ids, variant=variant)
+            print(f"  {variant} lr {lr:g}: valid {grid[lr]['valid_loss']:.4f}", flush=True)
+        best = min(grid, key=lambda lr: grid[lr]["valid_loss"])
+        run = Run(learning_rate=best, min_lr=best / 10, warmup_iters=50)
+        runs = [grid[best]] + [
+            run_course(run, steps, tok, train_ids, valid_ids, variant=variant, seed=s)
+            for s in range(1, seeds)
+        ]
+        out["lr_grid"][variant] = {str(lr): r["valid_loss"] for lr, r in grid.items()}
+        out["runs"][variant] = {
+            "learning_rate": best,
+            "valid_loss": [r["valid_loss"] for r in runs],
+            "tokens_per_second": [r["tokens_per_second"] for r in runs],
+            "parameters": runs[0]["parameters"],
+        }
+        losses = ", ".join(f"{r['valid_loss']:.4f}" for r in runs)
+        print(f"{variant}: best lr {best:g}, valid loss over {seeds} seeds: {losses}", flush=True)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nanogpt", type=Path, help="a local nanoGPT checkout (the reference)")
@@ -238,12 +270,29 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="300 steps instead of 2,000")
     parser.add_argument("--course-only", action="store_true", help="skip the nanoGPT-config run")
     parser.add_argument(
+        "--variants",
+        action="store_true",
+        help="only GPT-2 vs Llama recipe (lr grid, then seeds), added to the --out file",
+    )
+    parser.add_argument("--variant-steps", type=int, default=800)
+    parser.add_argument("--variant-lrs", type=float, nargs="+", default=[2e-3, 3e-3, 5e-3])
+    parser.add_argument("--variant-seeds", type=int, default=3)
+    parser.add_argument(
         "--out",
         type=Path,
         help="write the numbers as JSON here (chapter 08 reads "
         "coursekit/pretraining_measured.json)",
     )
     args = parser.parse_args()
+    if args.variants:
+        torch.set_num_threads(args.threads)
+        tok, train_ids, valid_ids = course_data()
+        variants = run_variants(args.variant_steps, args.variant_lrs, args.variant_seeds, tok,
+                                train_ids, valid_ids)  # fmt: skip
+        if args.out:
+            stored = json.loads(args.out.read_text()) if args.out.exists() else {}
+            args.out.write_text(json.dumps({**stored, "variants": variants}, indent=1) + "\n")
+        return
     if args.nanogpt is None and args.reference_seconds is None:
         parser.error("give --nanogpt CHECKOUT (a clone of karpathy/nanoGPT) or --reference-seconds")
     steps = 300 if args.quick else args.steps
