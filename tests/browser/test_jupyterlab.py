@@ -42,6 +42,7 @@ CHAPTERS = [
     "03_rnn.ipynb",  # the training loop: tqdm.auto progress bars and the live loss plot
     "06_attention.ipynb",  # the alignment explorer
     "07_transformer.ipynb",
+    "08_pretraining.ipynb",  # the sampling explorer (temperature, top-k, top-p)
 ]
 NOTEBOOKS_ENV = "COURSEKIT_BROWSER_NOTEBOOKS"
 RUN_TIMEOUT_S = float(os.environ.get("COURSEKIT_BROWSER_TIMEOUT", "600"))
