@@ -35,7 +35,7 @@ def plot_sampling(
     shown: int = 20,
 ) -> Figure:
     """The next-token distribution after a prompt as sampling sees it (chapter 08): bars are
-    ``softmax(logits / T)`` over the tokens ``top_k`` and ``top_p`` keep (grey: filtered out),
+    ``softmax(logits / temperature)`` over the tokens ``top_k`` and ``top_p`` keep (grey: filtered out),
     for the ``shown`` most likely tokens; ``sample`` (a continuation drawn with the same
     settings) is printed below.
 
@@ -47,7 +47,7 @@ def plot_sampling(
 
     >>> fig = plot_sampling(torch.tensor([2.0, 1.0, 0.0]), ["a", "b", "c"], top_k=2)
     >>> fig.axes[0].get_title()
-    'next token at T = 1.00, top-k 2, top-p off: 2 of 3 tokens kept'
+    'next token at temperature 1.00, top-k 2, top-p off: 2 of 3 tokens kept'
     """
     if temperature <= 0:
         raise ValueError(f"temperature must be positive here, got {temperature}")
@@ -70,7 +70,7 @@ def plot_sampling(
     k_text = "off" if top_k is None else str(top_k)
     p_text = "off" if top_p is None else f"{top_p:.2f}"
     ax.set_title(
-        f"next token at T = {temperature:.2f}, top-k {k_text}, top-p {p_text}: "
+        f"next token at temperature {temperature:.2f}, top-k {k_text}, top-p {p_text}: "
         f"{int(kept.sum())} of {len(scores)} tokens kept"
     )
     text_ax.axis("off")

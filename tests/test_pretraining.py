@@ -114,7 +114,7 @@ def test_sampling_explorer_redraws(tiny_gpt):
     explorer._controls["top_k"].value = 0
     assert "top-k off" in explorer.current().axes[0].get_title()
     fig = widgets.sampling_explorer(model, tok, "to", static=True, max_new_tokens=5)
-    assert fig.axes[0].get_title().startswith("next token at T = 0.80")
+    assert fig.axes[0].get_title().startswith("next token at temperature 0.80")
     with pytest.raises(ValueError, match="no tokens"):
         widgets.sampling_explorer(model, tok, "")
 
