@@ -34,7 +34,15 @@ CACHE_ENV = "COURSEKIT_CACHE"
 
 
 class DownloadError(RuntimeError):
-    """A download failed, was refused, or did not match its checksum; the message says why."""
+    """A download failed, was refused, or did not match its checksum; the message says why.
+
+    ``offline`` is True when no server could be reached at all (no network, no name resolution,
+    a timeout), so a notebook can say "you are offline" rather than "the file is damaged".
+    """
+
+    def __init__(self, message: str, *, offline: bool = False) -> None:
+        super().__init__(message)
+        self.offline = offline
 
 
 @dataclass(frozen=True)
@@ -83,6 +91,23 @@ REGISTRY: dict[str, Remote] = {
         "MIT (chinese-poetry, Copyright (c) 2016 JackeyGao); the poems are public domain.",
         "The whole chinese-poetry collection (57,607 Tang poems, 254,248 Song shi, 21,053 Song ci, "
         "the Shijing, the Analects, ...) as JSON, traditional and simplified characters; 85 MB.",
+    ),
+    # GPT-2 small's weights as Hugging Face publishes them (revision 607a30d783df of
+    # openai-community/gpt2, also served as gpt2): the sha256 and size are the file's Git LFS
+    # pointer (lfs.oid, also its X-Linked-ETag and X-Linked-Size). coursekit.hub loads it.
+    "gpt2_124m": Remote(
+        "gpt2_124m",
+        "gpt2-124m.safetensors",
+        (
+            "https://huggingface.co/openai-community/gpt2/resolve/main/model.safetensors",
+            "https://huggingface.co/gpt2/resolve/main/model.safetensors",
+        ),
+        "248dfc3911869ec493c76e65bf2fcf7f615828b0254c12b473182f0f81d3a707",
+        548105171,
+        "Modified MIT License (OpenAI's GPT-2 release: use it responsibly and say when text was "
+        "generated with GPT-2); MIT on the Hugging Face model card.",
+        "OpenAI's GPT-2 small (124M parameters, 12 layers, width 768) in float32 safetensors; "
+        "548 MB. coursekit.hub.fetch_gpt2() downloads it and loads it into coursekit's GPT.",
     ),
     "sword_text_web": Remote(
         "sword_text_web",
@@ -195,7 +220,8 @@ def fetch_remote(remote: Remote, timeout: float = 60.0) -> Path:
     raise DownloadError(
         f"Could not download {remote.name!r} ({remote.filename}):\n  "
         + "\n  ".join(message for _, message in problems)
-        + f"\n{advice}"
+        + f"\n{advice}",
+        offline=kinds == {"network"},
     )
 
 
@@ -213,7 +239,7 @@ def fetch(name: str, timeout: float = 60.0) -> Path:
     >>> fetch("tinystories")
     Traceback (most recent call last):
     ...
-    coursekit.data.download.DownloadError: Unknown download 'tinystories'. Available: chinese_poetry_full, sword_text_kjv, sword_text_sparv, sword_text_web, wordnet_base.
+    coursekit.data.download.DownloadError: Unknown download 'tinystories'. Available: chinese_poetry_full, gpt2_124m, sword_text_kjv, sword_text_sparv, sword_text_web, wordnet_base.
     """
     remote = REGISTRY.get(name)
     if remote is None:
