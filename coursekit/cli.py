@@ -12,6 +12,7 @@
 - ``headers [--fix] PATH…``: check (or rewrite) each chapter's Prerequisites and Time lines from
   the syllabus.
 - ``new-chapter PATH --title T``: scaffold a chapter with the required cells.
+- ``pretrain [--steps N ...] [--out DIR]``: pretrain the course's GPT (resumable, deterministic).
 """
 
 from __future__ import annotations
@@ -206,6 +207,84 @@ def _new_chapter(args: argparse.Namespace) -> int:
     return 0
 
 
+_PRETRAIN_HELP = {
+    "corpora": "comma-separated bundled corpora whose train split is the text "
+    "(wordnet_gloss10: its training glosses only)",
+    "vocab_size": "BPE vocabulary size, the 256 bytes and <|endoftext|> included",
+    "context_size": "tokens per training window, the model's longest input",
+    "embed_dim": "model width",
+    "num_heads": "attention heads (must divide the width)",
+    "num_layers": "Transformer blocks",
+    "recipe": "'llama' (RMS norm, rotary, SwiGLU) or 'gpt2' (layer norm, learned positions, GELU)",
+    "dropout": "dropout probability",
+    "batch_size": "windows per optimizer step",
+    "steps": "optimizer steps in total (a resumed run counts the earlier ones)",
+    "lr": "peak learning rate (AdamW)",
+    "warmup": "linear warm-up steps before the cosine decay",
+    "min_lr_ratio": "the cosine decays to this fraction of the peak learning rate",
+    "weight_decay": "AdamW weight decay on the weight matrices",
+    "clip_grad_norm": "clip the gradient norm to this",
+    "eval_every": "steps between validation losses",
+    "eval_batches": "batches per validation loss",
+    "checkpoint_every": "steps between checkpoints",
+    "seed": "the run's one seed (initialisation and batches)",
+}
+
+
+def _pretrain_parser(sub: argparse._SubParsersAction) -> None:
+    import dataclasses
+
+    from coursekit.pretrain import PretrainConfig
+
+    p = sub.add_parser(
+        "pretrain",
+        help="pretrain the course's GPT on the bundled English text (resumable)",
+        description="Train a BPE tokenizer and a GPT on the bundled English text, deterministically. "
+        "Running the same command again resumes from the last checkpoint in --work; --out exports "
+        "the finished model (safetensors weights, config, tokenizer, model card).",
+    )
+    for field in dataclasses.fields(PretrainConfig):
+        default = field.default
+        kind = (lambda s: tuple(s.split(","))) if field.name == "corpora" else type(default)
+        shown = ",".join(default) if isinstance(default, tuple) else default
+        p.add_argument(
+            f"--{field.name.replace('_', '-')}",
+            dest=field.name,
+            type=kind,
+            default=default,
+            help=f"{_PRETRAIN_HELP[field.name]} (default: {shown})",
+        )
+    p.add_argument("--work", default=".cache/pretrain", help="tokenizer, encoded text, checkpoint")
+    p.add_argument("--out", help="export the finished model to this folder")
+    p.add_argument("--time-limit", type=float, help="stop after this many seconds (resume later)")
+    p.add_argument("--log-every", type=int, default=50, help="steps between progress lines")
+    p.add_argument("--threads", type=int, help="CPU threads (default: $COURSEKIT_NUM_THREADS)")
+    p.set_defaults(func=_pretrain)
+
+
+def _pretrain(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from coursekit.pretrain import PretrainConfig, pretrain
+
+    if args.threads is not None:
+        os.environ["COURSEKIT_NUM_THREADS"] = str(args.threads)
+    names = [f.name for f in dataclasses.fields(PretrainConfig)]
+    try:
+        config = PretrainConfig(**{name: getattr(args, name) for name in names})
+    except (TypeError, ValueError) as error:
+        print(f"coursekit pretrain: {error}", file=sys.stderr)
+        return 2
+    results = pretrain(config, args.work, args.out, time_limit=args.time_limit,
+                       log_every=args.log_every)  # fmt: skip
+    print(
+        f"step {results['steps']}/{config.steps}: valid loss {results['valid_loss']:.3f} "
+        f"({results['valid_bits_per_char']:.3f} bits/char), {results['tokens_per_second']:,} "
+        "tokens/s"
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="coursekit", description="The course's command line.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -266,6 +345,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("path")
     p.add_argument("--title", required=True)
     p.set_defaults(func=_new_chapter)
+    _pretrain_parser(sub)
     argv = sys.argv[1:] if argv is None else list(argv)
     passthrough: list[str] = []
     if "--" in argv:  # the rest is for the program a command starts (`lab`: jupyter lab)

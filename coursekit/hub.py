@@ -2,8 +2,7 @@
 
 A Hugging Face checkpoint is a folder: ``config.json`` (the sizes) and ``model.safetensors`` (the
 tensors), or the older ``pytorch_model.bin``. :func:`load_gpt2` reads such a folder with the
-course's own safetensors reader (:func:`read_safetensors`: a little-endian length, a JSON header,
-then raw bytes), or the ``.bin`` with ``torch.load(weights_only=True)`` (tensors only, never
+``safetensors`` library (:func:`read_safetensors`), or the ``.bin`` with ``torch.load(weights_only=True)`` (tensors only, never
 arbitrary pickled objects), and converts it with
 :func:`~coursekit.nn.transformer.gpt_from_hf_gpt2`, which checks every key and shape.
 
@@ -21,12 +20,10 @@ Shapes: V vocab, C width, P context_size, L layers.
 from __future__ import annotations
 
 import json
-import math
 import os
 import pickle
 import re
 import socket
-import sys
 import threading
 import urllib.parse
 import urllib.request
@@ -74,18 +71,6 @@ GPT2_124M: Mapping[str, object] = MappingProxyType(
     }
 )
 
-_SAFETENSORS_DTYPES = {
-    "F64": torch.float64,
-    "F32": torch.float32,
-    "F16": torch.float16,
-    "BF16": torch.bfloat16,
-    "I64": torch.int64,
-    "I32": torch.int32,
-    "I16": torch.int16,
-    "I8": torch.int8,
-    "U8": torch.uint8,
-    "BOOL": torch.bool,
-}
 _WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
 _HOW_TO_GET = (
     "A Hugging Face GPT-2 folder holds config.json and model.safetensors (or pytorch_model.bin): "
@@ -96,73 +81,23 @@ _HOW_TO_GET = (
 
 
 def read_safetensors(path: str | os.PathLike) -> dict[str, Tensor]:
-    """The tensors of a ``.safetensors`` file, by name (CPU, the file's dtypes).
-
-    The format: 8 bytes, the header length N as an unsigned little-endian integer; N bytes of
-    JSON ``{name: {"dtype": "F32", "shape": [...], "data_offsets": [begin, end]}}`` (offsets
-    into the bytes after the header; an optional ``"__metadata__"`` entry); then the raw
-    little-endian data. The tensors share one buffer holding the file.
+    """The tensors of a ``.safetensors`` file, by name (CPU, the file's dtypes), read by the
+    ``safetensors`` library: a JSON header of names, dtypes, shapes and offsets, then the raw
+    bytes. Nothing in the file is executed, unlike a pickle.
 
     Raises:
-        ValueError: not a safetensors file, or a header that does not describe its bytes.
-
-    >>> import struct, tempfile
-    >>> header = json.dumps({"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}})
-    >>> with tempfile.TemporaryDirectory() as folder:
-    ...     path = Path(folder) / "tiny.safetensors"
-    ...     size = path.write_bytes(struct.pack("<Q", len(header)) + header.encode()
-    ...                             + struct.pack("<2f", 1.5, -2.0))
-    ...     read_safetensors(path)
-    {'w': tensor([ 1.5000, -2.0000])}
+        ValueError: not a safetensors file, or one that is truncated or damaged (names it).
     """
-    path = Path(path)
-    data = bytearray(path.read_bytes())
-    if len(data) < 8:
-        raise ValueError(f"{path} is not a safetensors file: {len(data)} bytes.")
-    length = int.from_bytes(data[:8], "little")
-    if 8 + length > len(data):
-        raise ValueError(
-            f"{path} is not a safetensors file: its header length {length} is more than the "
-            f"file's {len(data)} bytes."
-        )
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
     try:
-        header = json.loads(data[8 : 8 + length])
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return load_file(Path(path))
+    except SafetensorError as exc:
         raise ValueError(
-            f"{path} is not a safetensors file: its header is not JSON ({exc})."
+            f"{path} is not a readable safetensors file ({exc}): it is truncated or damaged; "
+            "download or write it again."
         ) from None
-    if not isinstance(header, dict):
-        raise ValueError(f"{path} is not a safetensors file: its header is not a JSON object.")
-    if sys.byteorder != "little":
-        raise ValueError(f"{path}: safetensors data is little-endian; this machine is not.")
-    start, size = 8 + length, len(data) - 8 - length
-    tensors: dict[str, Tensor] = {}
-    for name, entry in header.items():
-        if name == "__metadata__":
-            continue
-        try:
-            dtype = _SAFETENSORS_DTYPES[entry["dtype"]]
-            shape = tuple(int(n) for n in entry["shape"])
-            begin, end = (int(n) for n in entry["data_offsets"])
-        except (KeyError, TypeError, ValueError):
-            raise ValueError(
-                f"{path}: the header entry of {name!r} is {entry!r}, not {{'dtype': one of "
-                f"{', '.join(_SAFETENSORS_DTYPES)}, 'shape': [...], 'data_offsets': [begin, end]}}."
-            ) from None
-        count = math.prod(shape)
-        itemsize = torch.empty(0, dtype=dtype).element_size()
-        if not 0 <= begin <= end <= size or end - begin != count * itemsize:
-            raise ValueError(
-                f"{path}: tensor {name!r} {shape} {entry['dtype']} needs {count * itemsize} "
-                f"bytes, its offsets [{begin}, {end}] give {end - begin} of the {size} data "
-                f"bytes: the file is truncated or damaged; download it again."
-            )
-        if count == 0:
-            tensors[name] = torch.empty(shape, dtype=dtype)
-        else:  # a view of the file's bytes, no copy
-            flat = torch.frombuffer(data, dtype=dtype, count=count, offset=start + begin)
-            tensors[name] = flat.reshape(shape)  # the header's shape, row-major
-    return tensors
 
 
 def _read_bin(path: Path) -> dict[str, Tensor]:

@@ -46,6 +46,7 @@ BUILDERS: dict[str, list[str]] = {
     ],
     "reviews": ["zh_reviews_sentiment"],
     "gpt2_bpe": ["gpt2_bpe", "gpt2_bpe_license"],
+    "textgenrnn_weights": ["textgenrnn", "textgenrnn_license"],
 }
 
 

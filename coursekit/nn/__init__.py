@@ -2,7 +2,8 @@
 PyTorch's own layer: recurrent cells and layers (chapters 03-05, :mod:`coursekit.nn.recurrent`)
 the recurrent language model (:mod:`coursekit.nn.lm`), attention (chapters 06-07,
 :mod:`coursekit.nn.attention`) and the Transformer layers and models (chapters 07-08,
-:mod:`coursekit.nn.transformer`). Bad input to any of them raises an
+:mod:`coursekit.nn.transformer`), and textgenrnn's pretrained character LSTM on coursekit's LSTM
+(chapter 08, :mod:`coursekit.nn.textgenrnn`). Bad input to any of them raises an
 error in coursekit's words (:mod:`coursekit.nn._checks`); a misspelt keyword raises
 :class:`UnknownArgumentError`.
 """
@@ -35,6 +36,16 @@ from coursekit.nn.recurrent import (
     rnn_step,
     trace_lstm_gates,
 )
+from coursekit.nn.textgenrnn import (
+    AttentionWeightedAverage,
+    TextGenRNN,
+    TextGenRNNConfig,
+    TextGenRNNVocab,
+    generate_text,
+    load_textgenrnn,
+    nats_per_char,
+    textgenrnn_reference,
+)
 from coursekit.nn.transformer import (
     GPT,
     FeedForward,
@@ -58,6 +69,7 @@ __all__ = [
     "LSTM",
     "RNN",
     "AdditiveAttention",
+    "AttentionWeightedAverage",
     "FeedForward",
     "GPTConfig",
     "GRUCell",
@@ -78,18 +90,25 @@ __all__ = [
     "Seq2SeqTransformerConfig",
     "SinusoidalPositionalEncoding",
     "SwiGLU",
+    "TextGenRNN",
+    "TextGenRNNConfig",
+    "TextGenRNNVocab",
     "TransformerDecoderLayer",
     "TransformerEncoderLayer",
     "UnknownArgumentError",
     "attend",
     "causal_mask",
     "dot_product_attention",
+    "generate_text",
     "gru_step",
+    "load_textgenrnn",
     "lstm_gates",
     "lstm_step",
     "make_recurrent",
+    "nats_per_char",
     "padding_mask",
     "rnn_step",
     "scaled_dot_product_attention",
+    "textgenrnn_reference",
     "trace_lstm_gates",
 ]

@@ -41,13 +41,13 @@ class Output:
 
     name: str
     path: str  # relative to data/; a ``.gz`` suffix means: gzip it deterministically
-    text: str
+    text: str | bytes  # str is written as UTF-8; bytes (a binary file) as they are
     source: str
     license: str
     description: str
 
     def payload(self) -> bytes:
-        raw = self.text.encode("utf-8")
+        raw = self.text if isinstance(self.text, bytes) else self.text.encode("utf-8")
         if not self.path.endswith(".gz"):
             return raw
         buf = io.BytesIO()

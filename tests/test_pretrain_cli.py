@@ -1,0 +1,146 @@
+"""``python -m coursekit pretrain``: a tiny run end to end, exact resume, the export and its
+loader, the bundled pretrained model, and the errors (chapters 08-10)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from coursekit.cli import main
+from coursekit.data.corpora import load_labelled
+from coursekit.pretrain import (
+    PretrainConfig,
+    corpus_text,
+    load_pretrained,
+    model_config,
+    pretrain,
+)
+
+TINY = PretrainConfig(
+    corpora=("shakespeare_tiny",),
+    vocab_size=300,
+    context_size=32,
+    embed_dim=32,
+    num_heads=2,
+    num_layers=1,
+    batch_size=4,
+    steps=6,
+    warmup=2,
+    eval_every=3,
+    eval_batches=2,
+    checkpoint_every=2,
+)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("pretrain")
+    results = pretrain(TINY, folder / "work", folder / "out", verbose=False)
+    return folder, results
+
+
+def test_tiny_run_learns_exports_and_loads(tiny_run):
+    folder, results = tiny_run
+    assert results["finished"] and results["steps"] == 6
+    assert results["valid_loss"] < torch.log(torch.tensor(300.0)).item()  # below uniform
+    model, tok = loaded = load_pretrained(folder / "out")
+    assert model.config == model_config(TINY, tok.vocab_size)
+    assert loaded.config == TINY and loaded.results["steps"] == 6
+    assert not model.training
+    ids = torch.tensor([tok.encode("To be, or not to be")])
+    assert model(ids).shape == (1, ids.shape[1], 300)
+    card = (folder / "out" / "README.md").read_text()
+    assert "python -m coursekit pretrain" in card and "--vocab-size 300" in card
+
+
+def test_stopped_run_resumes_to_the_same_weights(tiny_run, tmp_path):
+    folder, _ = tiny_run
+    first = pretrain(TINY, tmp_path / "w", tmp_path / "o", time_limit=1e-6, verbose=False)
+    assert not first["finished"] and first["steps"] < TINY.steps
+    assert not (tmp_path / "o").exists()  # nothing exported before the last step
+    again = pretrain(TINY, tmp_path / "w", tmp_path / "o", verbose=False)
+    assert again["finished"]
+    a, b = (
+        load_file(folder / "out" / "model.safetensors"),
+        load_file(tmp_path / "o" / "model.safetensors"),
+    )
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_another_run_in_the_same_work_folder_is_refused(tiny_run):
+    folder, _ = tiny_run
+    with pytest.raises(ValueError, match="other settings.*lr"):
+        pretrain(dataclasses.replace(TINY, lr=1e-3), folder / "work", verbose=False)
+
+
+def _copy(src, dst):
+    dst.mkdir()
+    for f in src.iterdir():
+        (dst / f.name).write_bytes(f.read_bytes())
+    return dst
+
+
+def test_load_pretrained_names_what_does_not_fit(tiny_run, tmp_path):
+    out = tiny_run[0] / "out"
+    bad = _copy(out, tmp_path / "bad")
+    state = load_file(bad / "model.safetensors")
+    state["extra.weight"] = torch.zeros(2)
+    state["tok.weight"] = torch.zeros(301, 32, dtype=torch.float16)
+    del state["norm.weight"]
+    save_file(state, bad / "model.safetensors")
+    with pytest.raises(
+        ValueError,
+        match=r"missing \['norm.weight'\].*unexpected \['extra.weight'\].*tok.weight: file \(301, 32\)",
+    ):
+        load_pretrained(bad)
+    (bad / "tokenizer.json").unlink()
+    with pytest.raises(FileNotFoundError, match="tokenizer.json is missing"):
+        load_pretrained(bad)
+    other = _copy(out, tmp_path / "other")
+    record = json.loads((other / "config.json").read_text())
+    (other / "config.json").write_text(json.dumps({**record, "format": "hf"}))
+    with pytest.raises(ValueError, match="not written by coursekit.pretrain.export"):
+        load_pretrained(other)
+
+
+def test_config_errors_name_the_field():
+    with pytest.raises(ValueError, match="unknown corpora \\['shakespeare'\\]"):
+        PretrainConfig(corpora=("shakespeare",))
+    with pytest.raises(ValueError, match="recipe"):
+        PretrainConfig(recipe="bert")
+    with pytest.raises(ValueError, match="num_heads=5 does not divide"):
+        PretrainConfig(num_heads=5)
+    with pytest.raises(TypeError, match="corpora must be a non-empty tuple"):
+        PretrainConfig(corpora="bible_web")
+
+
+def test_held_out_glosses_are_never_pretraining_text():
+    train = set(corpus_text("wordnet_gloss10", "train"))
+    held_out = {
+        text for split in ("valid", "test") for text, _ in load_labelled("wordnet_gloss10", split)
+    }
+    assert len(train) > 4000 and len(held_out) == 1200
+    assert not train & held_out
+    for split in ("valid", "test"):
+        with pytest.raises(ValueError, match="held-out"):
+            corpus_text("wordnet_gloss10", split)
+
+
+def test_cli_help_explains_every_option(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["pretrain", "--help"])
+    assert exit_.value.code == 0
+    text = capsys.readouterr().out
+    for field in dataclasses.fields(PretrainConfig):
+        assert f"--{field.name.replace('_', '-')}" in text
+    assert "resumes" in text and "--out" in text
+
+
+def test_cli_rejects_a_bad_value_with_the_reason(capsys, tmp_path):
+    assert main(["pretrain", "--num-heads", "5", "--work", str(tmp_path)]) == 2
+    assert "num_heads=5 does not divide" in capsys.readouterr().err
