@@ -1,16 +1,19 @@
-"""Metrics: perplexity and accuracy (perplexity is introduced in chapter 02; later chapters reuse it).
+"""Metrics: perplexity and accuracy (perplexity is introduced in chapter 02; later chapters reuse it),
+BLEU and chrF for translation (chapters 06-07), and the confusion matrix and macro-F1 of a
+classifier (chapter 09).
 
 Perplexity (困惑度) is ``exp`` of the mean negative log-likelihood per predicted token: the number
 of equally likely choices a model is "as confused as". A model that spreads probability uniformly
 over ``V`` tokens has perplexity exactly ``V``; a perfect model has 1.
 
-Shape legend: ``N`` tokens, ``B`` batch, ``T`` steps, ``V`` vocabulary.
+Shape legend: ``N`` tokens (or examples), ``B`` batch, ``T`` steps, ``V`` vocabulary, ``K``
+classes.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -21,6 +24,8 @@ __all__ = [
     "accuracy",
     "bleu",
     "chrf",
+    "confusion_matrix",
+    "macro_f1",
     "perplexity",
     "perplexity_from_logits",
 ]
@@ -87,6 +92,104 @@ def accuracy(logits: torch.Tensor, targets: torch.Tensor, ignore_index: int = -1
     if not bool(keep.any()):
         raise ValueError("no positions to score: every target equals ignore_index")
     return float((logits.argmax(-1)[keep] == targets[keep]).double().mean())
+
+
+# --- Classification metrics (chapter 09): the confusion matrix and macro-F1 --------------------
+
+
+def _class_ids(
+    predictions: Sequence[int] | torch.Tensor,
+    labels: Sequence[int] | torch.Tensor,
+    num_classes: int,
+    owner: str,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both as 1-D int64 tensors of the same length, every id in ``0..num_classes-1``."""
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(f"{owner}: num_classes must be a positive int, got {num_classes!r}")
+    out = []
+    for name, values in (("predictions", predictions), ("labels", labels)):
+        t = torch.as_tensor(values)
+        if t.numel() == 0:  # an empty list is float32 to torch
+            t = t.long()
+        if t.is_floating_point() or t.dtype == torch.bool:
+            raise TypeError(
+                f"{owner}: {name} must be class ids (integers), got {t.dtype}: for scores "
+                f"(N, K) pass scores.argmax(-1)."
+            )
+        if t.dim() != 1:
+            raise ValueError(f"{owner}: {name} must be 1-D (N,), got shape {tuple(t.shape)}")
+        out.append(t.long().cpu())
+    preds, true = out
+    if len(preds) != len(true):
+        raise ValueError(
+            f"{owner}: {len(preds)} predictions but {len(true)} labels: pass one prediction "
+            f"per example, in the same order"
+        )
+    if len(true) == 0:
+        raise ValueError(f"{owner}: no examples to score")
+    for name, t in (("predictions", preds), ("labels", true)):
+        low, high = int(t.min()), int(t.max())
+        if low < 0 or high >= num_classes:
+            bad = low if low < 0 else high
+            raise ValueError(
+                f"{owner}: {name} hold class {bad}, outside 0..{num_classes - 1} "
+                f"(num_classes={num_classes}): pass the number of classes of the label list"
+            )
+    return preds, true
+
+
+def confusion_matrix(
+    predictions: Sequence[int] | torch.Tensor,
+    labels: Sequence[int] | torch.Tensor,
+    num_classes: int,
+) -> torch.Tensor:
+    """Counts ``(K, K)`` of (true class, predicted class): row ``i`` is the examples of class
+    ``i``, column ``j`` those predicted as ``j`` (sklearn's layout; the diagonal is right).
+
+    Args:
+        predictions, labels: class ids ``(N,)`` (note the order: predictions first).
+        num_classes: K.
+
+    >>> confusion_matrix([0, 1, 1, 2], [0, 1, 2, 2], num_classes=3).tolist()
+    [[1, 0, 0], [0, 1, 0], [0, 1, 1]]
+    """
+    preds, true = _class_ids(predictions, labels, num_classes, "confusion_matrix")
+    flat = torch.bincount(true * num_classes + preds, minlength=num_classes * num_classes)
+    return flat.view(num_classes, num_classes)  # (K, K)
+
+
+def macro_f1(
+    predictions: Sequence[int] | torch.Tensor,
+    labels: Sequence[int] | torch.Tensor,
+    num_classes: int,
+    *,
+    include_absent: bool = False,
+) -> float:
+    """The unweighted mean over classes of each class's F1 ``2 TP / (2 TP + FP + FN)``: every
+    class counts the same, however rare (the micro average, over examples, is the accuracy).
+
+    A class never predicted, or predicted but never true, has F1 0. Which classes are
+    averaged: those that occur in ``labels`` or ``predictions`` (sklearn's ``f1_score(labels,
+    predictions, average="macro", zero_division=0)``). With ``include_absent=True`` all
+    ``num_classes`` are, those absent from both with F1 0 (sklearn with
+    ``labels=range(num_classes)``); the two differ only when a class occurs in neither.
+
+    Args:
+        predictions, labels: class ids ``(N,)`` (note the order: predictions first).
+        num_classes: K, for the range check (and the classes averaged with ``include_absent``).
+
+    >>> macro_f1([0, 0, 0, 1], [0, 0, 1, 1], num_classes=2)  # F1s 0.8 and 2/3
+    0.7333333333333334
+    >>> macro_f1([0, 1], [0, 1], num_classes=3), macro_f1([0, 1], [0, 1], 3, include_absent=True)
+    (1.0, 0.6666666666666666)
+    """
+    matrix = confusion_matrix(predictions, labels, num_classes).double()  # (K, K)
+    tp = matrix.diagonal()  # (K,)
+    fp, fn = matrix.sum(0) - tp, matrix.sum(1) - tp  # (K,) each
+    denominator = 2 * tp + fp + fn  # 0 only for a class in neither
+    f1 = torch.where(denominator > 0, 2 * tp / denominator.clamp_min(1), torch.zeros_like(tp))
+    keep = torch.ones_like(tp, dtype=torch.bool) if include_absent else denominator > 0
+    return float(f1[keep].mean())
 
 
 # --- Translation metrics (chapters 06 and 07): BLEU and chrF through sacrebleu ----------------

@@ -3,7 +3,8 @@ PyTorch's own layer: recurrent cells and layers (chapters 03-05, :mod:`coursekit
 the recurrent language model (:mod:`coursekit.nn.lm`), attention (chapters 06-07,
 :mod:`coursekit.nn.attention`) and the Transformer layers and models (chapters 07-08,
 :mod:`coursekit.nn.transformer`), and textgenrnn's pretrained character LSTM on coursekit's LSTM
-(chapter 08, :mod:`coursekit.nn.textgenrnn`). Bad input to any of them raises an
+(chapter 08, :mod:`coursekit.nn.textgenrnn`), and LoRA for fine-tuning (chapter 09,
+:mod:`coursekit.nn.lora`). Bad input to any of them raises an
 error in coursekit's words (:mod:`coursekit.nn._checks`); a misspelt keyword raises
 :class:`UnknownArgumentError`.
 """
@@ -20,6 +21,7 @@ from coursekit.nn.attention import (
     scaled_dot_product_attention,
 )
 from coursekit.nn.lm import RecurrentLM, RecurrentLMConfig
+from coursekit.nn.lora import LoRALinear, add_lora, lora_layers, merge_lora
 from coursekit.nn.recurrent import (
     GRU,
     LSTM,
@@ -76,6 +78,7 @@ __all__ = [
     "KVCache",
     "LSTMCell",
     "LearnedPositionalEmbedding",
+    "LoRALinear",
     "ModernBlock",
     "MultiHeadAttention",
     "RMSNorm",
@@ -96,15 +99,18 @@ __all__ = [
     "TransformerDecoderLayer",
     "TransformerEncoderLayer",
     "UnknownArgumentError",
+    "add_lora",
     "attend",
     "causal_mask",
     "dot_product_attention",
     "generate_text",
     "gru_step",
     "load_textgenrnn",
+    "lora_layers",
     "lstm_gates",
     "lstm_step",
     "make_recurrent",
+    "merge_lora",
     "nats_per_char",
     "padding_mask",
     "rnn_step",

@@ -151,6 +151,25 @@ class LoadedKeys:
         )
 
 
+def _read_weights(
+    weights: str | os.PathLike | dict[str, Tensor], map_location: Any = "cpu"
+) -> tuple[dict[str, Tensor], str]:
+    """The state dict in ``weights`` (a file, a :func:`train` checkpoint or a state dict) without
+    a DDP ``module.`` prefix, and how to name its source in an error."""
+    source = "the weights"
+    if not isinstance(weights, dict):
+        path = Path(weights)
+        if not path.is_file():
+            raise FileNotFoundError(f"no weights at {path}")
+        source = str(path)
+        weights = torch.load(path, map_location=map_location, weights_only=True)
+        if isinstance(weights, dict) and weights.get("format") == FORMAT:
+            weights = weights["model"]
+    if weights and all(k.startswith("module.") for k in weights):
+        weights = {k.removeprefix("module."): v for k, v in weights.items()}
+    return weights, source
+
+
 def load_weights(
     model: nn.Module,
     weights: str | os.PathLike | dict[str, Tensor],
@@ -167,17 +186,7 @@ def load_weights(
     Raises:
         ValueError: with ``strict=True``, when a key is missing or unexpected (all named).
     """
-    source = "the weights"
-    if not isinstance(weights, dict):
-        path = Path(weights)
-        if not path.is_file():
-            raise FileNotFoundError(f"no weights at {path}")
-        source = str(path)
-        weights = torch.load(path, map_location=map_location, weights_only=True)
-        if isinstance(weights, dict) and weights.get("format") == FORMAT:
-            weights = weights["model"]
-    if weights and all(k.startswith("module.") for k in weights):
-        weights = {k.removeprefix("module."): v for k, v in weights.items()}
+    weights, source = _read_weights(weights, map_location)
     model = _unwrap(model)
     own = model.state_dict()
     wrong = [

@@ -16,7 +16,8 @@ own). The GPT-2 settings build exactly the model they built before.
 :func:`coursekit.generate.generate` already uses for a model that has it: each call feeds only
 the new tokens and reuses the keys and values of the earlier ones from a
 :class:`~coursekit.nn.attention.KVCache`, giving the logits that recomputing the whole prefix
-would give.
+would give. ``features(idx) -> (B, T, C)`` is the hidden states before the output layer, what a
+classifier fine-tuned on the model reads (chapter 09, :mod:`coursekit.finetune`).
 
 Shapes: B batch, T steps, C width, L layers, H heads, V vocab, P context_size.
 """
@@ -260,7 +261,8 @@ class GPT(nn.Module):
     def _check(self, idx: Tensor) -> None:
         check_id_batch(idx, self.config.vocab_size, type(self).__name__, self.check_ids)
 
-    def _run(self, idx: Tensor, cache: KVCache | None) -> Tensor:
+    def _hidden(self, idx: Tensor, cache: KVCache | None) -> Tensor:
+        """The hidden states after the final norm, ``(B, T, C)``: what the output layer reads."""
         offset = 0 if cache is None else len(cache)
         x = self.tok(idx)  # (B, T, C)
         if self.pos is not None:  # added positions (GPT-2); rotary ones act inside attention
@@ -269,9 +271,13 @@ class GPT(nn.Module):
         layers = [None] * len(self.blocks) if cache is None else cache.layers
         for block, layer_cache in zip(self.blocks, layers, strict=True):
             x = block(x, is_causal=self.config.causal, cache=layer_cache)  # (B, T, C)
-        return self.head(self.norm(x))  # (B, T, V)
+        return self.norm(x)  # (B, T, C)
 
-    def forward(self, idx: Tensor) -> Tensor:
+    def _run(self, idx: Tensor, cache: KVCache | None) -> Tensor:
+        return self.head(self._hidden(idx, cache))  # (B, T, V)
+
+    def _check_whole(self, idx: Tensor) -> None:
+        """The checks of a call without a cache: ids, and a length within the positional table."""
         self._check(idx)
         if idx.size(1) > self.config.context_size:
             raise ValueError(
@@ -279,7 +285,32 @@ class GPT(nn.Module):
                 f"(the positional table): crop them, idx[:, -{self.config.context_size}:], or "
                 f"build the model with GPTConfig(context_size={idx.size(1)}, ...)."
             )
+
+    def forward(self, idx: Tensor) -> Tensor:
+        self._check_whole(idx)
         return self._run(idx, None)
+
+    def features(self, idx: Tensor) -> Tensor:
+        """The hidden states ``(B, T, C)`` after the final norm, before the output layer: what a
+        classifier head reads when the model is fine-tuned (chapter 09,
+        :class:`~coursekit.finetune.GPTClassifier`). ``forward`` is the output layer applied to
+        them.
+
+        With the causal mask (the default) position ``t`` has read tokens ``0..t`` only, so
+        padding on the right changes none of the real tokens' states.
+
+        Shape:
+            idx ``(B, T)`` int64 with ``T <= P`` -> ``(B, T, C)``.
+
+        >>> model = GPT(GPTConfig(vocab_size=11, context_size=8, embed_dim=16, num_layers=2))
+        >>> idx = torch.zeros(2, 5, dtype=torch.long)
+        >>> model.features(idx).shape
+        torch.Size([2, 5, 16])
+        >>> torch.equal(model.head(model.features(idx)), model(idx))
+        True
+        """
+        self._check_whole(idx)
+        return self._hidden(idx, None)
 
     def forward_with_state(
         self, idx: Tensor, state: KVCache | None = None

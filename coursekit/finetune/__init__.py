@@ -1,0 +1,58 @@
+"""Fine-tuning a pretrained GPT to classify text (chapter 09): the classifier, its loss, its
+predictions, and the three ways to fine-tune it through the one training loop.
+
+:class:`GPTClassifier` reads the hidden states of a pretrained :class:`~coursekit.nn.GPT`
+(:meth:`~coursekit.nn.GPT.features`), pools them into one vector per text and maps it to
+``num_classes`` scores with a linear head. :func:`classification_loss` is the ``loss_fn`` of
+:func:`coursekit.train.train` for :class:`~coursekit.data.batching.ClassificationBatch` es (it
+also reports the accuracy), and :func:`predict` gives the predicted and true labels for the
+metrics (:func:`coursekit.metrics.macro_f1`, :func:`coursekit.metrics.confusion_matrix`).
+
+What trains is the only difference between the three modes of :func:`finetune_optimizer`
+(frozen = ``requires_grad=False``; the loop is the same :func:`~coursekit.train.train`):
+
+- ``"probe"``: a linear probe. The body is frozen and only the head learns: it measures what
+  the pretrained features already hold.
+- ``"full"``: everything learns, optionally with discriminative learning rates (Howard and
+  Ruder, 2018): the head its own ``head_lr``, and each block ``layer_decay`` times the rate of
+  the block above it, since the lower layers hold the more general features.
+- ``"lora"``: the body is frozen except the LoRA matrices that
+  :func:`~coursekit.nn.lora.add_lora` put into it (Hu et al., 2021); the head learns too.
+
+Where things are (every name below is importable from ``coursekit.finetune``):
+
+- ``classifier.py``: :class:`ClassifierConfig`, :class:`GPTClassifier`,
+  :func:`classification_loss`, :func:`predict`, :func:`load_body`.
+- ``modes.py``: :func:`set_trainable`, :func:`param_groups`, :func:`finetune_optimizer`,
+  :func:`count_trainable`.
+"""
+
+from coursekit.finetune.classifier import (
+    POOLINGS,
+    ClassifierConfig,
+    GPTClassifier,
+    classification_loss,
+    load_body,
+    predict,
+)
+from coursekit.finetune.modes import (
+    MODES,
+    count_trainable,
+    finetune_optimizer,
+    param_groups,
+    set_trainable,
+)
+
+__all__ = [
+    "MODES",
+    "POOLINGS",
+    "ClassifierConfig",
+    "GPTClassifier",
+    "classification_loss",
+    "count_trainable",
+    "finetune_optimizer",
+    "load_body",
+    "param_groups",
+    "predict",
+    "set_trainable",
+]
