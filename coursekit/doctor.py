@@ -27,9 +27,9 @@ _OPTIONAL = {
     "ipykernel": "runs the chapters' kernel; `make lab` or pip install 'coursekit[lab]'",
     "gensim": "chapter 01 then evaluates on WordNet only, without gensim's Word2Vec and its "
     "similarity sets; pip install 'coursekit[embeddings]'",
-    "sacrebleu": "not used by the chapters so far",
-    "tokenizers": "not used by the chapters so far",
-    "safetensors": "not used by the chapters so far",
+    "sacrebleu": "chapters 06-07 score translations with it; pip install sacrebleu",
+    "tokenizers": "chapter 08 checks its BPE against Hugging Face's; pip install tokenizers",
+    "safetensors": "the pretrained weights of chapters 08-09 cannot be read; pip install safetensors",
 }
 
 

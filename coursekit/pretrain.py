@@ -56,7 +56,12 @@ __all__ = [
 # Labelled sets whose *train* split may be read as plain text (labels dropped).
 _LABELLED_TEXT = {"wordnet_gloss10"}
 FORMAT = "coursekit.pretrain/1"
-WEIGHTS, CONFIG, TOKENIZER, CARD = "model.safetensors", "config.json", "tokenizer.json", "README.md"
+WEIGHTS, CONFIG, TOKENIZER, CARD = (
+    "model.safetensors",
+    "config.json",
+    "tokenizer.json",
+    "MODEL_CARD.md",
+)
 
 
 @strict_keywords
@@ -385,6 +390,7 @@ def _card(config: PretrainConfig, gpt: GPTConfig, results: dict[str, Any], param
         for f in dataclasses.fields(config)
         if (v := getattr(config, f.name)) != f.default
     )
+    options += " " if options else ""
     curve = ", ".join(f"{s}: {v:.3f}" for s, v in results["valid_curve"])
     glosses = (
         " Only the *training* glosses of chapter 09's WordNet task are in it, never its "
@@ -417,10 +423,10 @@ pretrain` for chapter 08 (what longer pretraining buys) and chapter 09 (fine-tun
   `tok.weight` is stored), `{CONFIG}` (the model's GPTConfig, this run's settings and results),
   `{TOKENIZER}` (coursekit's ByteBPETokenizer).
 - **Load it**: `model, tokenizer = coursekit.pretrain.load_pretrained()`.
-- **Rebuild it**: `python -m coursekit pretrain {options} --threads {results["threads"]} --out DIR`
+- **Rebuild it**: `python -m coursekit pretrain {options}--threads {results["threads"]} --out DIR`
   (or `python scripts/build_data.py --only course_gpt_weights`, which runs the defaults).
-  The run is deterministic at the same thread count and torch version; on another machine the
-  weights differ in the last bits and the losses in the third decimal.
+  The run is deterministic on one machine at the same thread count and torch version; elsewhere
+  the floating-point sums run in another order, so weights and losses differ slightly.
 - **Limits**: a few million tokens of 17th-century plays and a Bible translation: it writes
   plausible English of those kinds, not facts; it inherits the texts' views and biases
   (chapter 10 measures some).
@@ -475,9 +481,9 @@ class PretrainedFiles:
 def _bundled_folder() -> Path:
     from coursekit.data.bundled import bundled_path
 
-    for name in ("course_gpt_weights", "course_gpt_config", "course_gpt_tokenizer"):
-        path = bundled_path(name)  # checks its sha256 against the manifest
-    return path.parent
+    paths = [bundled_path(name) for name in ("course_gpt_weights", "course_gpt_config",
+                                             "course_gpt_tokenizer")]  # fmt: skip
+    return paths[0].parent  # each checked against its sha256 in the manifest
 
 
 def load_pretrained(path: str | os.PathLike | None = None) -> PretrainedFiles:
@@ -490,11 +496,16 @@ def load_pretrained(path: str | os.PathLike | None = None) -> PretrainedFiles:
         ValueError: the weights do not fit the config (names the missing, unexpected and
             wrongly shaped tensors), or the folder holds another format.
     """
+    import gzip
+
     from safetensors import SafetensorError
-    from safetensors.torch import load_file
+    from safetensors.torch import load
 
     folder = _bundled_folder() if path is None else Path(path)
-    for name in (WEIGHTS, CONFIG, TOKENIZER):
+    weights = folder / WEIGHTS
+    if not weights.is_file() and weights.with_name(WEIGHTS + ".gz").is_file():
+        weights = weights.with_name(WEIGHTS + ".gz")  # the bundled copy is gzip'd
+    for name in (weights.name, CONFIG, TOKENIZER):
         if not (folder / name).is_file():
             raise FileNotFoundError(
                 f"{folder / name} is missing: a pretrained folder holds {WEIGHTS}, {CONFIG} and "
@@ -517,11 +528,10 @@ def load_pretrained(path: str | os.PathLike | None = None) -> PretrainedFiles:
             f"{gpt_config.vocab_size}: the two files come from different runs."
         )
     try:
-        state = load_file(folder / WEIGHTS)
-    except SafetensorError as error:
-        raise ValueError(
-            f"{folder / WEIGHTS} is not a readable safetensors file: {error}"
-        ) from error
+        raw = weights.read_bytes()
+        state = load(gzip.decompress(raw) if weights.suffix == ".gz" else raw)
+    except (SafetensorError, OSError, EOFError) as error:
+        raise ValueError(f"{weights} is not a readable safetensors file: {error}") from error
     model = GPT(gpt_config)
     expected = {k: v.shape for k, v in model.state_dict().items()}
     if gpt_config.tie_weights:
@@ -535,7 +545,7 @@ def load_pretrained(path: str | os.PathLike | None = None) -> PretrainedFiles:
     ]
     if missing or unexpected or shapes:
         raise ValueError(
-            f"{folder / WEIGHTS} does not fit the GPT of {CONFIG}: missing {missing}, "
+            f"{weights} does not fit the GPT of {CONFIG}: missing {missing}, "
             f"unexpected {unexpected}, wrong shapes {shapes}. Both files must come from the "
             "same run: export again, or rebuild it (see the model card)."
         )

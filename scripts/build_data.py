@@ -47,6 +47,13 @@ BUILDERS: dict[str, list[str]] = {
     "reviews": ["zh_reviews_sentiment"],
     "gpt2_bpe": ["gpt2_bpe", "gpt2_bpe_license"],
     "textgenrnn_weights": ["textgenrnn", "textgenrnn_license"],
+    # Trains for 30-80 min (python -m coursekit pretrain), or ships $COURSEKIT_COURSE_GPT's export.
+    "course_gpt": [
+        "course_gpt_weights",
+        "course_gpt_config",
+        "course_gpt_tokenizer",
+        "course_gpt_card",
+    ],
 }
 
 

@@ -53,7 +53,7 @@ def test_tiny_run_learns_exports_and_loads(tiny_run):
     assert not model.training
     ids = torch.tensor([tok.encode("To be, or not to be")])
     assert model(ids).shape == (1, ids.shape[1], 300)
-    card = (folder / "out" / "README.md").read_text()
+    card = (folder / "out" / "MODEL_CARD.md").read_text()
     assert "python -m coursekit pretrain" in card and "--vocab-size 300" in card
 
 
@@ -74,7 +74,7 @@ def test_stopped_run_resumes_to_the_same_weights(tiny_run, tmp_path):
 
 def test_another_run_in_the_same_work_folder_is_refused(tiny_run):
     folder, _ = tiny_run
-    with pytest.raises(ValueError, match="other settings.*lr"):
+    with pytest.raises(ValueError, match=r"other settings.*lr"):
         pretrain(dataclasses.replace(TINY, lr=1e-3), folder / "work", verbose=False)
 
 
@@ -99,12 +99,12 @@ def test_load_pretrained_names_what_does_not_fit(tiny_run, tmp_path):
     ):
         load_pretrained(bad)
     (bad / "tokenizer.json").unlink()
-    with pytest.raises(FileNotFoundError, match="tokenizer.json is missing"):
+    with pytest.raises(FileNotFoundError, match=r"tokenizer\.json is missing"):
         load_pretrained(bad)
     other = _copy(out, tmp_path / "other")
     record = json.loads((other / "config.json").read_text())
     (other / "config.json").write_text(json.dumps({**record, "format": "hf"}))
-    with pytest.raises(ValueError, match="not written by coursekit.pretrain.export"):
+    with pytest.raises(ValueError, match=r"not written by coursekit\.pretrain\.export"):
         load_pretrained(other)
 
 
@@ -144,3 +144,19 @@ def test_cli_help_explains_every_option(capsys):
 def test_cli_rejects_a_bad_value_with_the_reason(capsys, tmp_path):
     assert main(["pretrain", "--num-heads", "5", "--work", str(tmp_path)]) == 2
     assert "num_heads=5 does not divide" in capsys.readouterr().err
+
+
+def test_the_bundled_model_scores_as_its_record_says():
+    """The shipped weights (float16) give the validation loss that training measured."""
+    from coursekit.pretrain import _documents, _fixed_batches, _token_stream
+    from coursekit.train import evaluate
+
+    course = load_pretrained()  # data/course_gpt, sha256-checked
+    assert course.config == PretrainConfig()  # shipped with the defaults, as the card says
+    assert course.results["finished"] and course.results["steps"] == course.config.steps
+    valid = _token_stream(course.tokenizer, _documents(course.config, "valid"))
+    assert len(valid) == course.results["valid_tokens"]
+    loss = evaluate(course.model, _fixed_batches(valid, course.config))  # float32 arithmetic
+    # the record is the float32 model's loss on the same batches; float16 storage moves it ~1e-5
+    assert abs(loss - course.results["valid_loss"]) < 1e-3, (loss, course.results["valid_loss"])
+    assert loss < 0.6 * torch.log(torch.tensor(float(course.tokenizer.vocab_size))).item()
