@@ -227,6 +227,12 @@ def _cached(remote: download.Remote) -> Path | None:
     return path if path.is_file() and sha256_of(path) == remote.sha256 else None
 
 
+def _shown(path: Path) -> str:
+    """``path`` with the home folder as ``~`` (a notebook's output names no machine's paths)."""
+    home = Path.home()
+    return f"~/{path.relative_to(home)}" if path.is_relative_to(home) else str(path)
+
+
 def _not_cached(remote: download.Remote) -> DownloadError:
     return DownloadError(
         f"GPT-2's weights are not in the cache ({download.cache_dir() / remote.filename}) and "
@@ -314,7 +320,7 @@ def gpt2_or_none(
         :func:`fetch_gpt2`'s model, or ``None``.
     """
     remote = download.REGISTRY[GPT2_REMOTE]
-    where = download.cache_dir() / remote.filename
+    where = _shown(download.cache_dir() / remote.filename)
     host = urllib.parse.urlsplit(remote.urls[0]).hostname
     path = _cached(remote)
     if path is None:
