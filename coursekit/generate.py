@@ -68,6 +68,9 @@ def sample_next(
         return logits.argmax(dim=-1, keepdim=True)
     logits = filter_logits(logits.float() / temperature, top_k, top_p)
     probs = torch.softmax(logits, dim=-1)
+    if generator is not None and generator.device != probs.device:
+        # a CPU generator (the usual torch.Generator()) with a model on a GPU: draw on the CPU
+        return torch.multinomial(probs.cpu(), 1, generator=generator).to(probs.device)
     return torch.multinomial(probs, 1, generator=generator)
 
 

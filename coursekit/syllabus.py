@@ -154,6 +154,7 @@ CHAPTERS: tuple[Chapter, ...] = (
         requires=(
             ("07", "the decoder-only Transformer, causal masks, the key/value cache"),
             ("03", "the training loop, sampling with temperature"),
+            ("04", "the LSTM, for section 10's pretrained one"),
         ),
     ),
     Chapter("09", "finetuning", "Fine-tuning", "§2.1, §5.1", 75, (("08", ""),)),
