@@ -16,7 +16,6 @@ Shapes: B batch, T steps, V vocab.
 
 from __future__ import annotations
 
-import json
 import math
 from functools import cache
 from pathlib import Path
@@ -24,6 +23,8 @@ from typing import Any
 
 import torch
 from torch import Tensor
+
+from coursekit.report import read_measured
 
 __all__ = ["IGNORE", "bits_per_char", "mask_tokens", "measured_pretraining"]
 
@@ -109,14 +110,8 @@ def bits_per_char(loss: float, tokens: int = 1, characters: int = 1) -> float:
 def measured_pretraining() -> dict[str, Any]:
     """The numbers of the last ``scripts/bench_gpt.py --update`` run (nanoGPT's CPU run and
     coursekit's GPT on the same text, same machine, same threads), for chapter 08's table."""
-    try:
-        data = json.loads(_MEASURED.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise RuntimeError(
-            f"cannot read {_MEASURED.name} ({error}): reinstall coursekit, or measure again with "
-            f"`python scripts/bench_gpt.py --nanogpt NANOGPT_CHECKOUT --out coursekit/"
-            f"{_MEASURED.name}`."
-        ) from error
+    data = read_measured(_MEASURED, f"python scripts/bench_gpt.py --nanogpt NANOGPT_CHECKOUT "
+                         f"--out coursekit/{_MEASURED.name}")  # fmt: skip
     missing = {"machine", "nanogpt", "course_nanogpt_config", "course_own"} - set(data)
     if missing:
         raise RuntimeError(

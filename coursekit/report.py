@@ -29,8 +29,33 @@ __all__ = [
     "cpu_model",
     "matmul_gflops",
     "peak_memory_mb",
+    "read_measured",
     "run_report",
 ]
+
+
+def read_measured(path: os.PathLike | str, command: str) -> dict:
+    """A measurement file shipped beside coursekit's modules (JSON, one object), read for a
+    chapter; a missing or broken file raises an error that names ``command``, the one that
+    measures it again.
+
+    >>> read_measured("missing.json", "python scripts/x.py --out coursekit/missing.json")
+    Traceback (most recent call last):
+    ...
+    RuntimeError: cannot read missing.json ([Errno 2] No such file or directory: 'missing.json'): reinstall coursekit, or measure again with `python scripts/x.py --out coursekit/missing.json`.
+    """
+    name = os.path.basename(path)
+    try:
+        with open(path, encoding="utf-8") as file:
+            data = json.load(file)
+    except (OSError, ValueError) as error:
+        raise RuntimeError(
+            f"cannot read {name} ({error}): reinstall coursekit, or measure again with `{command}`."
+        ) from error
+    if not isinstance(data, dict):
+        raise RuntimeError(f"{name} is not a JSON object: measure again with `{command}`.")
+    return data
+
 
 # When set, each report is also appended to this file as a JSON line (see the module docstring).
 RUN_LOG_ENV = "COURSEKIT_RUN_LOG"

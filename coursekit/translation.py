@@ -20,7 +20,6 @@ Baselines:
 from __future__ import annotations
 
 import difflib
-import json
 import random
 import re
 from collections import Counter, defaultdict
@@ -37,7 +36,7 @@ from coursekit.data.corpora import load_pairs
 from coursekit.data.tokenizers import UNK, WordTokenizer, word_split
 from coursekit.metrics import bleu, chrf
 from coursekit.nn import RNNSeq2Seq, RNNSeq2SeqConfig, Seq2SeqTransformer, Seq2SeqTransformerConfig
-from coursekit.report import cpu_model
+from coursekit.report import cpu_model, read_measured
 from coursekit.seq2seq import BOS_ID, EOS_ID, beam_search, greedy_decode, trim
 
 __all__ = [
@@ -346,14 +345,8 @@ def measurement_header(task: TranslationTask, threads: int) -> dict:
 
 
 def _load_measured(path: Path, script: str, key: str) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise RuntimeError(
-            f"cannot read {path.name} ({error}): reinstall coursekit, or measure again with "
-            f"`python scripts/{script} --out coursekit/{path.name}`."
-        ) from error
-    if not isinstance(data, dict) or not isinstance(data.get(key), list):
+    data = read_measured(path, f"python scripts/{script} --out coursekit/{path.name}")
+    if not isinstance(data.get(key), list):
         raise RuntimeError(
             f"{path.name} has no list of {key}: measure again with scripts/{script}."
         )
