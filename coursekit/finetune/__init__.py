@@ -25,6 +25,10 @@ Where things are (every name below is importable from ``coursekit.finetune``):
   :func:`classification_loss`, :func:`predict`, :func:`load_body`.
 - ``modes.py``: :func:`set_trainable`, :func:`param_groups`, :func:`finetune_optimizer`,
   :func:`count_trainable`.
+- ``runs.py``: :func:`build_classifier`, :func:`finetune`, :func:`score`,
+  :func:`measured_finetuning`.
+- ``task.py``: :func:`load_task`, :class:`ClassificationTask` (label budgets, length-bucketed
+  batches).
 """
 
 from coursekit.finetune.classifier import (
@@ -42,17 +46,32 @@ from coursekit.finetune.modes import (
     param_groups,
     set_trainable,
 )
+from coursekit.finetune.runs import (
+    LORA_TARGETS,
+    build_classifier,
+    finetune,
+    measured_finetuning,
+    score,
+)
+from coursekit.finetune.task import ClassificationTask, load_task
 
 __all__ = [
+    "LORA_TARGETS",
     "MODES",
     "POOLINGS",
+    "ClassificationTask",
     "ClassifierConfig",
     "GPTClassifier",
+    "build_classifier",
     "classification_loss",
     "count_trainable",
+    "finetune",
     "finetune_optimizer",
     "load_body",
+    "load_task",
+    "measured_finetuning",
     "param_groups",
     "predict",
+    "score",
     "set_trainable",
 ]
