@@ -150,7 +150,8 @@ def test_the_measured_curve_is_complete_or_named_broken(tmp_path, monkeypatch):
     assert sides == {(int(n), s) for n in data["budgets"] for s in ("pretrained", "scratch")}
     for point in data["curve"]:
         assert len(point["test_accuracy"]) == len(data["seeds"]) >= 3
-        assert str(point["lr"]) in point["valid_by_lr"] or point["lr"] in data["lr_grid"]
+        assert point["lr"] in data["lr_grid"]  # the side's best rate on the validation split
+        assert point["valid_by_lr"][str(point["lr"])] == max(point["valid_by_lr"].values())
         assert all(0 <= a <= 1 for a in point["test_accuracy"])
     broken = tmp_path / "finetuning_measured.json"
     broken.write_text(json.dumps({"curve": None}))

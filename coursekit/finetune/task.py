@@ -56,12 +56,11 @@ class ClassificationTask:
         by_class: list[list[Item]] = [[] for _ in range(k)]
         for item in self.train:
             by_class[item[1]].append(item)
-        per_class = n // k
-        if per_class > min(map(len, by_class)):
+        per_class, smallest = n // k, min(map(len, by_class))
+        if per_class > smallest:
             raise ValueError(
                 f"ClassificationTask.budget: n={n} asks for {per_class} items of each class, but "
-                f"the smallest class has {min(map(len, by_class))}; n can be at most "
-                f"{k * min(map(len, by_class))}."
+                f"the smallest class has {smallest}; n can be at most {k * smallest}."
             )
         rng = random.Random(seed)
         return [item for items in by_class for item in rng.sample(items, per_class)]
@@ -103,6 +102,7 @@ class _Bucketed:
     ) -> None:
         self.items, self.batch_size, self.seed, self.collate = items, batch_size, seed, collate
         self.per_epoch = len(items) // batch_size  # the last, short batch is dropped
+        self._cached: tuple[int, list[list[Item]]] | None = None  # the current epoch's batches
 
     def __len__(self) -> int:
         return self.per_epoch
@@ -121,7 +121,9 @@ class _Bucketed:
 
     def __call__(self, i: int) -> ClassificationBatch:
         epoch, j = divmod(i, self.per_epoch)
-        return self.collate(self._epoch(epoch)[j])
+        if self._cached is None or self._cached[0] != epoch:  # each epoch is grouped once
+            self._cached = (epoch, self._epoch(epoch))
+        return self.collate(self._cached[1][j])
 
 
 def load_task(
