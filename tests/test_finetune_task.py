@@ -150,8 +150,11 @@ def test_the_measured_curve_is_complete_or_named_broken(tmp_path, monkeypatch):
     assert sides == {(int(n), s) for n in data["budgets"] for s in ("pretrained", "scratch")}
     for point in data["curve"]:
         assert len(point["test_accuracy"]) == len(data["seeds"]) >= 3
-        assert point["lr"] in data["lr_grid"]  # the side's best rate on the validation split
+        tried = sorted(map(float, point["valid_by_lr"]))
+        assert set(data["lr_grid"]) <= set(tried) <= set(data["lr_ladder"])
         assert point["valid_by_lr"][str(point["lr"])] == max(point["valid_by_lr"].values())
+        ladder = data["lr_ladder"]  # the side's best rate on valid, and never an untried edge
+        assert point["lr"] not in (tried[0], tried[-1]) or point["lr"] in (ladder[0], ladder[-1])
         assert all(0 <= a <= 1 for a in point["test_accuracy"])
     broken = tmp_path / "finetuning_measured.json"
     broken.write_text(json.dumps({"curve": None}))
@@ -161,3 +164,17 @@ def test_the_measured_curve_is_complete_or_named_broken(tmp_path, monkeypatch):
     monkeypatch.setattr(runs, "_MEASURED", tmp_path / "missing.json")
     with pytest.raises(RuntimeError, match="measure again"):
         measured_finetuning()
+
+
+def test_split_features_line_up_with_the_items_and_budgets(course, task):
+    from coursekit.finetune import split_features
+
+    features, labels = split_features(course.model, task, "valid", ["last"])
+    assert labels.tolist() == [y for _, y in task.valid]
+    batch = task.collate([task.valid[5], task.valid[123]])
+    with torch.no_grad():
+        states = course.model.features(batch.ids)
+    last = batch.mask.sum(1) - 1
+    torch.testing.assert_close(features["last"][[5, 123]], states[torch.arange(2), last])
+    index = task.budget_index(30, seed=2)
+    assert [task.train[i] for i in index] == task.budget(30, seed=2)
