@@ -1,17 +1,18 @@
 """Plots of chapter 09 (fine-tuning): pure functions, data in, a matplotlib Figure out.
 
-The confusion matrix of a classifier. Shapes: K classes.
+The label-budget curve (accuracy against the number of labelled examples, one line per way of
+training, every seed a dot) and the confusion matrix of a classifier. Shapes: K classes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import torch
 from matplotlib.figure import Figure
 
-__all__ = ["plot_confusion"]
+__all__ = ["plot_confusion", "plot_label_curve"]
 
 
 def plot_confusion(
@@ -65,6 +66,49 @@ def plot_confusion(
                 text = f"{v:.2f}" if normalize else f"{int(m[i, j])}"
                 color = "white" if top and v > top / 2 else "black"
                 ax.text(j, i, text, ha="center", va="center", color=color, fontsize=8)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
+
+
+def plot_label_curve(
+    curves: Mapping[str, Mapping[int, Sequence[float]]],
+    *,
+    chance: float | None = None,
+    ylabel: str = "test accuracy",
+    title: str = "accuracy against the labels it was given",
+) -> Figure:
+    """Accuracy against the label budget, the x axis logarithmic (chapter 09): for each entry
+    ``name -> {labels: [accuracy of each seed]}`` a line through the seeds' means and a dot
+    per seed, so the spread is visible. ``chance`` draws the accuracy of guessing.
+
+    >>> fig = plot_label_curve({"pretrained": {20: [0.3, 0.25], 100: [0.4, 0.42]}}, chance=0.1)
+    >>> [line.get_label() for line in fig.axes[0].get_lines()][:1]
+    ['pretrained']
+    """
+    if not curves:
+        raise ValueError("plot_label_curve: no curves: pass {name: {labels: [accuracies]}}.")
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for name, points in curves.items():
+        if not points or any(len(v) == 0 for v in points.values()):
+            raise ValueError(
+                f"plot_label_curve: curve {name!r} has a label budget with no accuracies: each "
+                f"budget needs at least one seed's accuracy."
+            )
+        budgets = sorted(points)
+        means = [sum(points[n]) / len(points[n]) for n in budgets]
+        (line,) = ax.plot(budgets, means, marker="o", label=name)
+        for n in budgets:
+            ax.scatter([n] * len(points[n]), points[n], color=line.get_color(), alpha=0.35, s=14)
+    if chance is not None:
+        ax.axhline(chance, color="grey", linestyle=":", label="chance")
+    ax.set_xscale("log")
+    ticks = sorted({n for points in curves.values() for n in points})
+    ax.set_xticks(ticks, [f"{n:,}" for n in ticks])
+    ax.minorticks_off()
+    ax.set(xlabel="labelled training examples (log scale)", ylabel=ylabel, title=title)
+    ax.grid(alpha=0.3)
+    ax.legend()
     fig.tight_layout()
     plt.close(fig)
     return fig

@@ -243,7 +243,7 @@ def test_the_package_rooms_export_each_name_once():
     import coursekit.finetune
 
     exported = set()
-    for room in ("classifier", "modes", "runs", "task"):
+    for room in ("classifier", "modes", "probe", "runs", "task"):
         mod = importlib.import_module(f"coursekit.finetune.{room}")
         assert "chapter 09" in mod.__doc__.splitlines()[0]
         assert len(Path(mod.__file__).read_text().splitlines()) < 400

@@ -21,12 +21,15 @@ What trains is the only difference between the three modes of :func:`finetune_op
 
 Where things are (every name below is importable from ``coursekit.finetune``):
 
-- ``classifier.py``: :class:`ClassifierConfig`, :class:`GPTClassifier`,
+- ``classifier.py``: :class:`ClassifierConfig`, :class:`GPTClassifier`, :func:`pool`,
   :func:`classification_loss`, :func:`predict`, :func:`load_body`.
 - ``modes.py``: :func:`set_trainable`, :func:`param_groups`, :func:`finetune_optimizer`,
   :func:`count_trainable`.
 - ``runs.py``: :func:`build_classifier`, :func:`finetune`, :func:`score`,
   :func:`measured_finetuning`.
+- ``probe.py``: :func:`pooled_features` (the frozen body's features, computed once),
+  :func:`split_features` (the same, row ``i`` for item ``i`` of a task's split),
+  :func:`fit_probe` (a linear probe trained on them).
 - ``task.py``: :func:`load_task`, :class:`ClassificationTask` (label budgets, length-bucketed
   batches).
 """
@@ -37,6 +40,7 @@ from coursekit.finetune.classifier import (
     GPTClassifier,
     classification_loss,
     load_body,
+    pool,
     predict,
 )
 from coursekit.finetune.modes import (
@@ -46,6 +50,7 @@ from coursekit.finetune.modes import (
     param_groups,
     set_trainable,
 )
+from coursekit.finetune.probe import fit_probe, pooled_features, split_features
 from coursekit.finetune.runs import (
     LORA_TARGETS,
     build_classifier,
@@ -67,11 +72,15 @@ __all__ = [
     "count_trainable",
     "finetune",
     "finetune_optimizer",
+    "fit_probe",
     "load_body",
     "load_task",
     "measured_finetuning",
     "param_groups",
+    "pool",
+    "pooled_features",
     "predict",
     "score",
     "set_trainable",
+    "split_features",
 ]

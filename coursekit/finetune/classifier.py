@@ -36,6 +36,7 @@ __all__ = [
     "GPTClassifier",
     "classification_loss",
     "load_body",
+    "pool",
     "predict",
 ]
 
@@ -163,12 +164,8 @@ class GPTClassifier(nn.Module):
 
     def pool(self, states: Tensor, mask: Tensor) -> Tensor:
         """One vector per text from the states ``(B, T, C)`` of the real tokens ``mask (B, T)``
-        -> ``(B, C)``."""
-        if self.config.pooling == "last":
-            last = mask.sum(1) - 1  # (B,), the last real position of a right-padded row
-            return states[torch.arange(states.size(0), device=states.device), last]  # (B, C)
-        weights = mask.to(states.dtype).unsqueeze(-1)  # (B, T, 1)
-        return (states * weights).sum(1) / weights.sum(1)  # (B, C)
+        -> ``(B, C)``, by the config's pooling (:func:`pool`)."""
+        return pool(states, mask, self.config.pooling)
 
     def forward(self, ids: Tensor | Any, mask: Tensor | None = None) -> Tensor:
         if not isinstance(ids, Tensor) and hasattr(ids, "ids"):  # a ClassificationBatch
@@ -176,6 +173,18 @@ class GPTClassifier(nn.Module):
         mask = self._mask(ids, mask)
         states = self.body.features(ids)  # (B, T, C)
         return self.head(self.dropout(self.pool(states, mask)))  # (B, K)
+
+
+def pool(states: Tensor, mask: Tensor, pooling: str) -> Tensor:
+    """One vector per text: the states ``(B, T, C)`` of a right-padded batch (``mask (B, T)``
+    True at real tokens) pooled by ``"last"`` (the last real token's state) or ``"mean"`` (the
+    mean over the real tokens) -> ``(B, C)``."""
+    check_choice("pool", "pooling", pooling, POOLINGS)
+    if pooling == "last":
+        last = mask.sum(1) - 1  # (B,), the last real position of a right-padded row
+        return states[torch.arange(states.size(0), device=states.device), last]  # (B, C)
+    weights = mask.to(states.dtype).unsqueeze(-1)  # (B, T, 1)
+    return (states * weights).sum(1) / weights.sum(1)  # (B, C)
 
 
 def _unpack(batch: Any) -> tuple[Tensor, Tensor | None, Tensor]:

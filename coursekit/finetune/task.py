@@ -51,11 +51,16 @@ class ClassificationTask:
     def budget(self, n: int, seed: int = 0) -> list[Item]:
         """``n`` training items, ``n // K`` of each of the K classes, drawn with ``seed`` (a
         label budget: the same ``n`` and seed give the same items)."""
+        return [self.train[i] for i in self.budget_index(n, seed)]
+
+    def budget_index(self, n: int, seed: int = 0) -> list[int]:
+        """The positions in ``train`` of :meth:`budget`'s items (e.g. to pick their rows of
+        cached features)."""
         k = len(self.classes)
         check_int("ClassificationTask.budget", "n", n, minimum=k)
-        by_class: list[list[Item]] = [[] for _ in range(k)]
-        for item in self.train:
-            by_class[item[1]].append(item)
+        by_class: list[list[int]] = [[] for _ in range(k)]
+        for i, (_, label) in enumerate(self.train):
+            by_class[label].append(i)
         per_class, smallest = n // k, min(map(len, by_class))
         if per_class > smallest:
             raise ValueError(
@@ -63,7 +68,7 @@ class ClassificationTask:
                 f"the smallest class has {smallest}; n can be at most {k * smallest}."
             )
         rng = random.Random(seed)
-        return [item for items in by_class for item in rng.sample(items, per_class)]
+        return [i for index in by_class for i in rng.sample(index, per_class)]
 
     def batches(self, items: Sequence[Item], batch_size: int = 32, seed: int = 0) -> _Bucketed:
         """Training batches ``f(i) -> ClassificationBatch`` for :func:`coursekit.train.train`.
@@ -82,12 +87,16 @@ class ClassificationTask:
     def eval_batches(self, split: str = "valid", batch_size: int = 200) -> list:
         """Every item of ``split`` once, sorted by length, in batches (for
         :func:`~coursekit.finetune.predict` and :func:`~coursekit.train.evaluate`)."""
-        items = self.split(split)
-        order = sorted(range(len(items)), key=lambda k: len(items[k][0]))
+        items, order = self.split(split), self.eval_order(split)
         return [
             self.collate([items[k] for k in order[i : i + batch_size]])
             for i in range(0, len(items), batch_size)
         ]
+
+    def eval_order(self, split: str = "valid") -> list[int]:
+        """The order of :meth:`eval_batches`: the positions in ``split`` sorted by length."""
+        items = self.split(split)
+        return sorted(range(len(items)), key=lambda k: len(items[k][0]))
 
     def split(self, split: str) -> list[Item]:
         """The items of ``"train"``, ``"valid"`` or ``"test"``."""
