@@ -157,7 +157,17 @@ CHAPTERS: tuple[Chapter, ...] = (
             ("04", "the LSTM, for section 10's pretrained one"),
         ),
     ),
-    Chapter("09", "finetuning", "Fine-tuning", "§2.1, §5.1", 75, (("08", ""),)),
+    Chapter(
+        "09",
+        "finetuning",
+        "Fine-tuning",
+        "§2.1, §5.1, §6 Q1",
+        75,
+        requires=(
+            ("08", "the course's pretrained GPT, `<|endoftext|>`, the language-model loss"),
+            ("07", "the decoder-only Transformer, the causal mask"),
+        ),
+    ),
     Chapter("10", "challenges", "Cost, bias and privacy", "§5", 60, (("08", ""),)),
     Chapter("11", "faq", "FAQ and glossary (English / 中文)", "§6", 45, background="any chapter"),
 )
@@ -167,11 +177,14 @@ CHAPTERS: tuple[Chapter, ...] = (
 @dataclass(frozen=True)
 class Measurement:
     """One chapter's top-to-bottom run: seconds from setup() to run_report(), the kernel's peak
-    memory, and the fingerprint of the code that ran (:func:`chapter_fingerprint`)."""
+    memory, the fingerprint of the code that ran (:func:`chapter_fingerprint`), and the CPU
+    it ran on with its measured fp32 matmul speed."""
 
     seconds: float
     peak_mb: float
     code_sha256: str
+    cpu: str = ""
+    matmul_gflops: float = 0.0
 
 
 def load_measured(path: str | Path = MEASURED_FILE) -> tuple[dict, dict[str, Measurement]]:
@@ -180,8 +193,12 @@ def load_measured(path: str | Path = MEASURED_FILE) -> tuple[dict, dict[str, Mea
     if not path.is_file():
         return {}, {}
     raw = json.loads(path.read_text(encoding="utf-8"))
-    chapters = {n: Measurement(**fields) for n, fields in raw.get("chapters", {}).items()}
-    return raw.get("machine", {}), chapters
+    machine = raw.get("machine", {})
+    default = {"cpu": machine.get("cpu", ""), "matmul_gflops": machine.get("matmul_gflops", 0.0)}
+    chapters = {
+        n: Measurement(**{**default, **fields}) for n, fields in raw.get("chapters", {}).items()
+    }
+    return machine, chapters
 
 
 def chapter_fingerprint(path: str | Path) -> str:
@@ -251,7 +268,11 @@ def measure_from_log(
         number = by_hash.get(entry.get("code_sha256"))
         if number is not None and entry.get("seconds") is not None:
             measured[number] = Measurement(
-                round(entry["seconds"], 1), round(entry["peak_mb"]), entry["code_sha256"]
+                round(entry["seconds"], 1),
+                round(entry["peak_mb"]),
+                entry["code_sha256"],
+                entry.get("cpu", ""),
+                round(entry.get("matmul_gflops", 0.0), 1),
             )
             used.append(entry)
     for number, sha in present.items():
@@ -338,8 +359,36 @@ def chapter_table(chapters_dir: str | Path = ".", path: str | Path = MEASURED_FI
         rows.append("")
         rows.append(
             f"CPU run: time from setup to the last cell and the kernel's peak memory, measured "
-            f"on {machine['date']} with {_threads(machine['threads'])} of {machine['cpu']} "
-            f"({machine['matmul_gflops']:.0f} GFLOP/s in an fp32 matrix multiply); times scale "
-            f"with a machine's speed."
+            f"on {machine['date']} with {_threads(machine['threads'])} of {_machines(measured)}; "
+            f"times scale with a machine's speed."
         )
     return "\n".join(rows)
+
+
+def _number_runs(numbers: list[str]) -> str:
+    """``["00", "01", "02", "05"]`` -> ``"00-02, 05"``: consecutive chapter numbers as ranges."""
+    runs: list[list[str]] = []
+    for n in numbers:
+        if runs and int(n) == int(runs[-1][-1]) + 1:
+            runs[-1].append(n)
+        else:
+            runs.append([n])
+    return ", ".join(r[0] if len(r) == 1 else f"{r[0]}-{r[-1]}" for r in runs)
+
+
+def _machines(measured: dict[str, Measurement]) -> str:
+    """Where the chapters ran: one CPU, or each CPU with the chapters measured on it."""
+    by_cpu: dict[str, list[str]] = {}
+    for number in sorted(measured):
+        entry = measured[number]
+        by_cpu.setdefault(entry.cpu or "an unrecorded CPU", []).append(number)
+    parts = []
+    for cpu, numbers in by_cpu.items():
+        speeds = sorted(measured[n].matmul_gflops for n in numbers)
+        speed = speeds[len(speeds) // 2]
+        where = f"{cpu} ({speed:.0f} GFLOP/s in an fp32 matrix multiply)"
+        if len(by_cpu) > 1:
+            label = "chapter" if len(numbers) == 1 else "chapters"
+            where = f"{where} for {label} {_number_runs(numbers)}"
+        parts.append(where)
+    return "; ".join(parts)

@@ -103,8 +103,8 @@ def test_measure_from_log_matches_entries_to_the_code_that_ran(tmp_path):
     assert lines[0] == "4 log entries, 3 matched chapters ['00', '02']"
     machine, measured = syllabus.load_measured(out)
     assert measured == {
-        "00": syllabus.Measurement(6.0, 310, sha00),
-        "02": syllabus.Measurement(33.3, 640, sha02),
+        "00": syllabus.Measurement(6.0, 310, sha00, "Test CPU", 40.0),
+        "02": syllabus.Measurement(33.3, 640, sha02, "Test CPU", 40.0),
     }
     assert machine["cpu"] == "Test CPU" and machine["threads"] == 2
     assert machine["date"] == "2026-01-02"
@@ -182,3 +182,13 @@ def test_code_fingerprint_ignores_trailing_whitespace_only():
     assert report.code_fingerprint(["x = 1\n\n", "y"]) == report.code_fingerprint(["x = 1", "y"])
     assert report.code_fingerprint(["x = 1", "y"]) != report.code_fingerprint(["x = 1y"])
     assert report.code_fingerprint(["x = 1"]) != report.code_fingerprint([" x = 1"])
+
+
+def test_chapter_table_names_each_machine_when_chapters_ran_on_several(tmp_path):
+    measured = _measured(tmp_path, c01=(126.4, 1530.0, "abc"), c02=(31.0, 612.0, "def"))
+    data = json.loads(measured.read_text())
+    data["chapters"]["02"].update(cpu="Other CPU", matmul_gflops=120.0)
+    measured.write_text(json.dumps(data))
+    table = syllabus.chapter_table(REPO / "chapters", measured)
+    assert "Test CPU (40 GFLOP/s in an fp32 matrix multiply) for chapter 01" in table
+    assert "Other CPU (120 GFLOP/s in an fp32 matrix multiply) for chapter 02" in table
