@@ -128,11 +128,7 @@ class GPTClassifier(nn.Module):
         self.body = body
         self.dropout = nn.Dropout(config.dropout)
         p = _first_param(body)
-        self.head = nn.Linear(
-            body.config.embed_dim, config.num_classes, device=p.device, dtype=p.dtype
-        )
-        nn.init.normal_(self.head.weight, std=0.02)  # as the body's layers (GPT-2)
-        nn.init.zeros_(self.head.bias)
+        self.head = new_head(body.config.embed_dim, config.num_classes, p.device, p.dtype)
 
     def _mask(self, ids: Tensor, mask: Tensor | None) -> Tensor:
         owner = type(self).__name__
@@ -173,6 +169,15 @@ class GPTClassifier(nn.Module):
         mask = self._mask(ids, mask)
         states = self.body.features(ids)  # (B, T, C)
         return self.head(self.dropout(self.pool(states, mask)))  # (B, K)
+
+
+def new_head(width: int, num_classes: int, device: Any = None, dtype: Any = None) -> nn.Linear:
+    """The classification head ``nn.Linear(C, K)``, initialised as the body's layers (GPT-2:
+    weights from N(0, 0.02^2), bias 0)."""
+    head = nn.Linear(width, num_classes, device=device, dtype=dtype)
+    nn.init.normal_(head.weight, std=0.02)
+    nn.init.zeros_(head.bias)
+    return head
 
 
 def pool(states: Tensor, mask: Tensor, pooling: str) -> Tensor:

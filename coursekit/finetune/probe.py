@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from coursekit.finetune.classifier import POOLINGS, _unpack, pool
+from coursekit.finetune.classifier import POOLINGS, _unpack, new_head, pool
 from coursekit.finetune.task import ClassificationTask
 from coursekit.nn._checks import check_choice, check_int, check_positive
 from coursekit.nn.transformer.gpt import GPT
@@ -101,9 +101,7 @@ def fit_probe(
             f"classes 0..{num_classes - 1}: pass num_classes=len(task.classes)."
         )
     torch.manual_seed(seed)
-    head = nn.Linear(features.size(1), num_classes)
-    nn.init.normal_(head.weight, std=0.02)
-    nn.init.zeros_(head.bias)
+    head = new_head(features.size(1), num_classes)
     optimizer = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
     batch = (features.float(), labels.long())
     train(head, lambda i: batch, optimizer=optimizer, steps=steps,
