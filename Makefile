@@ -86,14 +86,18 @@ notebooks-test: $(STAMP)
 		--nbval-current-env chapters
 
 # The student edition (solutions removed) must run top to bottom too: each exercise's checker
-# then reports "not attempted yet" instead of stopping the notebook.
+# then reports "not attempted yet" instead of stopping the notebook. The chapters the browser
+# test runs (coursekit.notebooks.BROWSER_CHAPTERS) run there in their student edition, in
+# JupyterLab; nbval runs the student edition of the others, so no edition runs twice.
 student-test: $(STAMP)
 	rm -rf $(CACHE)/student $(CACHE)/student-run-log.jsonl
 	$(BIN)/python -m coursekit student chapters $(CACHE)/student
 	$(TEST_ENV) COURSEKIT_NUM_THREADS=$(NOTEBOOK_THREADS) COURSEKIT_RUN_LOG=$(CACHE)/student-run-log.jsonl \
-		$(BIN)/python -m pytest --nbval-lax --nbval-cell-timeout=600 --nbval-current-env $(CACHE)/student
+		$(BIN)/python -m pytest --nbval-lax --nbval-cell-timeout=600 --nbval-current-env \
+		$$($(BIN)/python -c 'from coursekit.notebooks import student_nbval_targets as t; print(*t("chapters", "$(CACHE)/student"))')
 
-# JupyterLab in headless Chromium: each chapter opened and run from the UI, as a learner does.
+# JupyterLab in headless Chromium: the student edition of each chapter in BROWSER_CHAPTERS opened
+# and run from the UI, as a learner does.
 # Needs Debian's chromium (`sudo bash scripts/install_browser.sh`); skipped with the reason when
 # it is missing, except under CI=true, where it fails.
 browser-test: $(STAMP)

@@ -24,6 +24,7 @@ import nbformat
 
 __all__ = [
     "BEGIN_SOLUTION",
+    "BROWSER_CHAPTERS",
     "END_SOLUTION",
     "SOLUTION_TAG",
     "badge_markdown",
@@ -36,6 +37,7 @@ __all__ = [
     "new_chapter",
     "repository_url",
     "setup_cell_source",
+    "student_nbval_targets",
     "student_notebook",
     "write_student_edition",
 ]
@@ -45,6 +47,18 @@ END_SOLUTION = "# END SOLUTION"
 SOLUTION_TAG = "solution"
 STUDENT_PLACEHOLDER = 'raise NotImplementedError("Exercise: replace this line with your code")'
 REPORT_SOURCE = "coursekit.run_report()"
+# The chapters the browser test (tests/browser) runs in JupyterLab, as a learner does: their student
+# edition, since that is what `make lab-student` serves; nbval runs the full edition of every
+# chapter and the student edition of the others (:func:`student_nbval_targets`), so each edition
+# of each chapter runs exactly once per test run.
+BROWSER_CHAPTERS = (
+    "00_setup.ipynb",
+    "01_embeddings.ipynb",
+    "03_rnn.ipynb",  # the training loop: tqdm.auto progress bars and the live loss plot
+    "06_attention.ipynb",  # the alignment explorer
+    "07_transformer.ipynb",
+    "08_pretraining.ipynb",  # the sampling explorer (temperature, top-k, top-p)
+)
 BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 LANGUAGE_INFO = {"name": "python", "pygments_lexer": "ipython3"}
@@ -380,6 +394,15 @@ def student_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
             cell.execution_count = None
     nb.metadata.pop("widgets", None)
     return nb
+
+
+def student_nbval_targets(src: str | Path, dst: str | Path) -> list[Path]:
+    """The student-edition files in ``dst`` that nbval runs: every chapter of ``src`` except the
+    :data:`BROWSER_CHAPTERS`, whose student edition the browser test runs."""
+    chapters = sorted(Path(src).glob("[0-9][0-9]_*.ipynb"))
+    if not chapters:
+        raise FileNotFoundError(f"no chapters (NN_slug.ipynb) in {src}")
+    return [Path(dst) / p.name for p in chapters if p.name not in BROWSER_CHAPTERS]
 
 
 def write_student_edition(src: str | Path, dst: str | Path) -> list[Path]:

@@ -244,3 +244,15 @@ def test_student_edition_of_setup_runs_and_reports_unattempted(tmp_path, monkeyp
     assert not any(o.output_type == "error" for o in outputs)
     text = "".join(o.get("text", "") for o in outputs)
     assert "00.1 softmax: not attempted yet" in text
+
+
+def test_each_student_edition_runs_once_per_test_run(tmp_path):
+    """nbval runs the student edition of every chapter the browser test does not run."""
+    targets = notebooks.student_nbval_targets(REPO / "chapters", tmp_path)
+    names = {p.name for p in targets}
+    assert all(p.parent == tmp_path for p in targets)
+    assert set(notebooks.BROWSER_CHAPTERS) <= {p.name for p in CHAPTER_FILES}
+    assert names.isdisjoint(notebooks.BROWSER_CHAPTERS)
+    assert names | set(notebooks.BROWSER_CHAPTERS) == {p.name for p in CHAPTER_FILES}
+    with pytest.raises(FileNotFoundError, match="no chapters"):
+        notebooks.student_nbval_targets(tmp_path, tmp_path)

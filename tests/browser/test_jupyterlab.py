@@ -1,13 +1,15 @@
 """The course as a learner sees it: each chapter opened and run in JupyterLab in headless Chromium.
 
 nbval proves the kernel side; this proves the page. For each chapter in :data:`CHAPTERS` the test
-copies the notebook (outputs cleared) into the folder a fresh JupyterLab serves, opens it by
+copies its student edition (solutions replaced by stubs, outputs cleared; what `make lab-student`
+serves) into the folder a fresh JupyterLab serves, opens it by
 double-clicking it in the file browser, runs Run > Run All Cells, waits for the kernel to go idle
 and then asserts, cell by cell, against the outputs stored in the committed notebook:
 
 - every code cell ran and none shows an error (cells are numbered from 1, as JupyterLab's status
   bar counts them, markdown cells included);
-- every stored figure is rendered as a loaded image;
+- every stored figure is rendered as a loaded image (a solution cell, which holds the learner's
+  stub, is not compared);
 - the exercise checkers' verdict symbols (✔ ✘ ✎) render as glyphs, not as empty boxes (each is
   drawn in the outputs' font and compared with a code point no font has; a screenshot of one
   verdict is saved beside the chapter's);
@@ -19,7 +21,7 @@ and then asserts, cell by cell, against the outputs stored in the committed note
 A screenshot of the finished notebook is written for each chapter (also when it fails) to the
 folder printed at the end of the run. Run it with ``python -m pytest -m browser tests/browser -v``;
 ``COURSEKIT_BROWSER_NOTEBOOKS=path.ipynb[:other.ipynb]`` drives those notebooks instead (a draft
-chapter, or a deliberately broken copy).
+chapter, or a deliberately broken copy), as they are rather than their student edition.
 """
 
 from __future__ import annotations
@@ -32,18 +34,14 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from coursekit.notebooks import BROWSER_CHAPTERS, SOLUTION_TAG, student_notebook
+
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.browser
 
-# One line per chapter; what to expect (figures, widgets per cell) is read from its stored outputs.
-CHAPTERS = [
-    "00_setup.ipynb",
-    "01_embeddings.ipynb",
-    "03_rnn.ipynb",  # the training loop: tqdm.auto progress bars and the live loss plot
-    "06_attention.ipynb",  # the alignment explorer
-    "07_transformer.ipynb",
-    "08_pretraining.ipynb",  # the sampling explorer (temperature, top-k, top-p)
-]
+# The chapters, run in their student edition; what to expect (figures, widgets per cell) is read
+# from the committed chapter's stored outputs.
+CHAPTERS = BROWSER_CHAPTERS
 NOTEBOOKS_ENV = "COURSEKIT_BROWSER_NOTEBOOKS"
 RUN_TIMEOUT_S = float(os.environ.get("COURSEKIT_BROWSER_TIMEOUT", "600"))
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
@@ -54,21 +52,32 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def _targets() -> list:
+    """(notebook, edition): the course's chapters in their student edition; notebooks named in
+    $COURSEKIT_BROWSER_NOTEBOOKS as they are."""
     if os.environ.get(NOTEBOOKS_ENV):
         paths = [Path(p).resolve() for p in os.environ[NOTEBOOKS_ENV].split(os.pathsep) if p]
-        return [pytest.param(p, id=p.name) for p in paths]
-    return [pytest.param(REPO / "chapters" / name, id=name) for name in CHAPTERS]
+        return [pytest.param(p, "as is", id=p.name) for p in paths]
+    return [
+        pytest.param(REPO / "chapters" / name, "student", id=f"{name}:student") for name in CHAPTERS
+    ]
 
 
 # -- what the committed notebook says the page must show ------------------------------------------
-def expected_outputs(nb: nbformat.NotebookNode) -> dict[int, tuple[int, int]]:
+def expected_outputs(
+    nb: nbformat.NotebookNode, student: bool = False
+) -> dict[int, tuple[int, int] | None]:
     """Cell index -> (figures, widgets) in the stored outputs, for code cells with either.
 
     A widget output also carries a PNG fallback for viewers without widgets; it counts as a widget.
+    In the student edition a solution cell holds the learner's stub, so what it shows is not
+    compared (None).
     """
     expected = {}
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
+            continue
+        if student and SOLUTION_TAG in cell.metadata.get("tags", []):
+            expected[index] = None
             continue
         figures = widgets = 0
         for output in cell.get("outputs", []):
@@ -82,9 +91,12 @@ def expected_outputs(nb: nbformat.NotebookNode) -> dict[int, tuple[int, int]]:
     return expected
 
 
-def _fresh_copy(source: Path, folder: Path) -> str:
-    """Copy ``source`` into the served folder with outputs cleared; returns the file name."""
+def _fresh_copy(source: Path, folder: Path, student: bool = False) -> str:
+    """Copy ``source`` (its student edition if ``student``) into the served folder with outputs
+    cleared; returns the file name."""
     nb = nbformat.read(source, as_version=4)
+    if student:
+        nb = student_notebook(nb)
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs = []
@@ -365,6 +377,9 @@ def _verdict_glyph_problems(page, model: nbformat.NotebookNode) -> tuple[list[st
     shown = sorted({icon for icon in _ICONS.values() if icon in text})
     if not shown:
         return [], "no exercise verdicts on this page"
+    # Every verdict a checker can give, not only those shown: a student edition shows only
+    # "not attempted yet" until the learner answers.
+    shown = sorted(set(_ICONS.values()))
     result = page.evaluate(_GLYPHS_JS, shown)
     if not result["method_ok"]:
         return [], f"glyph check not possible with font {result['font']!r}"
@@ -400,7 +415,7 @@ def _problems(
             continue  # reported above
         want = expected.get(cell["index"], (0, 0))
         got = (cell["figures"], cell["widgets"])
-        if got != want:
+        if want is not None and got != want:
             problems.append(
                 f"cell {cell['index'] + 1}: expected {want[0]} figure(s) and {want[1]} live "
                 f"widget(s) as in the committed notebook, the page shows {got[0]} and {got[1]}"
@@ -431,8 +446,10 @@ def _screenshot(page, path: Path, report) -> None:
 
 
 # -- the test ------------------------------------------------------------------------------------
-@pytest.mark.parametrize("notebook", _targets())
-def test_chapter_runs_in_jupyterlab(notebook: Path, lab_server, browser, artifacts_dir, report):
+@pytest.mark.parametrize(("notebook", "edition"), _targets())
+def test_chapter_runs_in_jupyterlab(
+    notebook: Path, edition: str, lab_server, browser, artifacts_dir, report
+):
     if not notebook.is_file():
         pytest.skip(
             f"{notebook.relative_to(REPO) if notebook.is_relative_to(REPO) else notebook} does not exist (yet)"
@@ -444,8 +461,9 @@ def test_chapter_runs_in_jupyterlab(notebook: Path, lab_server, browser, artifac
             f"{notebook.name} has no stored outputs to compare with; "
             f"run `python -m coursekit execute {notebook}` first"
         )
-    expected = expected_outputs(committed)
-    name = _fresh_copy(notebook, lab_server.root)
+    student = edition == "student"
+    expected = expected_outputs(committed, student)
+    name = _fresh_copy(notebook, lab_server.root, student)
 
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     # Only the local server: the Colab badge and anything else remote are refused in the page.
@@ -486,14 +504,15 @@ def test_chapter_runs_in_jupyterlab(notebook: Path, lab_server, browser, artifac
             pytest.fail(f"{notebook.name}: " + "; ".join(glyph_problems), pytrace=False)
         verdict = page.locator(
             ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output pre",
-            has_text=re.compile("passed \\(\\d+ checks\\)"),
+            has_text=re.compile("passed \\(\\d+ checks\\)|not attempted yet"),
         )
         if verdict.count():
             verdict.first.scroll_into_view_if_needed()
             verdict.first.screenshot(path=str(artifacts_dir / f"{notebook.stem}-verdict.png"))
 
         moved = []
-        for index, (_, widgets) in sorted(expected.items()):
+        compared = {i: want for i, want in expected.items() if want is not None}
+        for index, (_, widgets) in sorted(compared.items()):
             if not widgets:
                 continue
             cell = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell").nth(index)
@@ -505,8 +524,8 @@ def test_chapter_runs_in_jupyterlab(notebook: Path, lab_server, browser, artifac
         report(
             f"{notebook.name}: ran all {len(code_cells)} code cells in {seconds:.1f} s "
             f"({time.monotonic() - started:.1f} s with opening and checks); "
-            f"{sum(f for f, _ in expected.values())} figure(s), "
-            f"{sum(w for _, w in expected.values())} widget(s)"
+            f"{sum(f for f, _ in compared.values())} figure(s), "
+            f"{sum(w for _, w in compared.values())} widget(s)"
         )
         report(f"  {glyphs}")
         for line in moved:
