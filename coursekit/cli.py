@@ -275,8 +275,16 @@ def _pretrain(args: argparse.Namespace) -> int:
     except (TypeError, ValueError) as error:
         print(f"coursekit pretrain: {error}", file=sys.stderr)
         return 2
-    results = pretrain(config, args.work, args.out, time_limit=args.time_limit,
-                       log_every=args.log_every)  # fmt: skip
+    from coursekit.train import CheckpointError
+
+    try:
+        results = pretrain(config, args.work, args.out, time_limit=args.time_limit,
+                           log_every=args.log_every)  # fmt: skip
+    except CheckpointError as error:
+        print(f"coursekit pretrain: {error}", file=sys.stderr)
+        return 2
+    if os.environ.get("RANK", "0") != "0":  # under torchrun rank 0 alone reports
+        return 0
     print(
         f"step {results['steps']}/{config.steps}: valid loss {results['valid_loss']:.3f} "
         f"({results['valid_bits_per_char']:.3f} bits/char), {results['tokens_per_second']:,} "

@@ -17,7 +17,16 @@ deterministically and resumably, and exports what chapter 08 shows and chapter 0
 Checkpoints (``--work DIR``, default ``.cache/pretrain``) are written every
 ``checkpoint_every`` steps and at the end; running the same command again resumes from the last
 one (the optimizer, schedule and history included) and gives the same weights as a run that was
-never stopped.
+never stopped. Every file in ``--work`` is written to a temporary name and renamed, so a run
+killed at any moment (SIGKILL included) leaves the last complete checkpoint; SIGTERM (a cluster
+pre-empting the job) saves a checkpoint at the end of the current step first.
+
+Under ``torchrun`` (``torchrun --nproc-per-node N -m coursekit pretrain ...``) the same command
+trains with DistributedDataParallel: NCCL on GPUs (each process on its ``cuda:$LOCAL_RANK``),
+gloo on CPUs. Each step draws one global batch of ``N * batch_size`` windows and rank ``r``
+trains on its slice ``r``, so N processes take the same steps as one process with
+``--batch-size N*B`` (to float round-off); rank 0 alone prints, writes the tokenizer, the
+checkpoints, the results and the export.
 
 Shapes: B batch, T context, V vocab.
 """
@@ -187,21 +196,29 @@ def _token_stream(tok: ByteBPETokenizer, docs: Sequence[str]) -> Tensor:
 
 
 class _Batches:
-    """Batch ``i``: ``B`` random windows from a generator seeded by ``(seed, rank, i)``:
-    stateless, so resuming at any step is exact, and each rank draws its own windows."""
+    """Batch ``i``: rank ``rank``'s slice of ``world * B`` random windows drawn from a generator
+    seeded by ``(seed, i)``: stateless, so resuming at any step is exact, and ``world`` ranks of
+    ``B`` windows see together exactly what one process with ``world * B`` would."""
 
     def __init__(
-        self, ids: Tensor, batch_size: int, context: int, seed: int, rank: int = 0
+        self, ids: Tensor, batch_size: int, context: int, seed: int, rank: int = 0, world: int = 1
     ) -> None:
+        if len(ids) < context + 2:
+            raise ValueError(
+                f"the text has {len(ids)} tokens, fewer than one window of context_size={context} "
+                "(+1): add corpora or lower --context-size"
+            )
         self.ids, self.batch_size, self.context = ids, batch_size, context
-        self.seed, self.rank = seed, rank
+        self.seed, self.rank, self.world = seed, rank, world
         self.offsets = torch.arange(context + 1)
 
     def __call__(self, i: int) -> tuple[Tensor, Tensor]:
-        key = ((self.seed * 1_000_003 + self.rank) * 1_000_000_007 + i) % (1 << 63)
+        key = (self.seed * 1_000_003 * 1_000_000_007 + i) % (1 << 63)
         g = torch.Generator().manual_seed(key)
-        starts = torch.randint(len(self.ids) - self.context - 1, (self.batch_size,), generator=g)
-        windows = self.ids[starts[:, None] + self.offsets].long()  # (B, T + 1)
+        n = self.batch_size * self.world
+        starts = torch.randint(len(self.ids) - self.context - 1, (n,), generator=g)
+        mine = starts[self.rank * self.batch_size : (self.rank + 1) * self.batch_size]
+        windows = self.ids[mine[:, None] + self.offsets].long()  # (B, T + 1)
         return windows[:, :-1], windows[:, 1:]
 
 
@@ -249,6 +266,14 @@ def _optimizer(model: GPT, config: PretrainConfig) -> torch.optim.AdamW:
     return torch.optim.AdamW(groups, lr=config.lr, betas=(0.9, 0.95))
 
 
+def _atomic(path: Path, write: Any) -> None:
+    """``write(tmp)`` then rename ``tmp`` to ``path``: a run killed mid-write leaves no half file
+    under ``path`` (only a ``.tmp`` that the next try overwrites)."""
+    tmp = path.with_name(path.name + ".tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
 def _tokenizer(config: PretrainConfig, work: Path, log: Any) -> ByteBPETokenizer:
     """The run's tokenizer: read from ``work`` if an earlier try of the same run made it."""
     path = work / TOKENIZER
@@ -256,7 +281,7 @@ def _tokenizer(config: PretrainConfig, work: Path, log: Any) -> ByteBPETokenizer
         return ByteBPETokenizer.load(path)
     started = time.perf_counter()
     tok = ByteBPETokenizer.train(_documents(config, "train"), vocab_size=config.vocab_size)
-    tok.save(path)
+    _atomic(path, tok.save)
     log(f"tokenizer: {tok.vocab_size:,} tokens learned in {time.perf_counter() - started:.0f} s")
     return tok
 
@@ -269,7 +294,7 @@ def _streams(
         return torch.load(path, weights_only=True)
     started = time.perf_counter()
     streams = {split: _token_stream(tok, _documents(config, split)) for split in ("train", "valid")}
-    torch.save(streams, path)
+    _atomic(path, lambda tmp: torch.save(streams, tmp))
     log(f"text: {len(streams['train']):,} train and {len(streams['valid']):,} valid tokens, "
         f"encoded in {time.perf_counter() - started:.0f} s")  # fmt: skip
     return streams
@@ -288,7 +313,24 @@ def _run_record(config: PretrainConfig, work: Path) -> None:
                 f"options to resume it, or another --work folder (or delete {work}) to start anew."
             )
     else:
-        path.write_text(json.dumps(wanted, indent=1) + "\n", encoding="utf-8")
+        text = json.dumps(wanted, indent=1) + "\n"
+        _atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def _join_group() -> tuple[int, int, bool]:
+    """(rank, world size, whether this call joined the group). Under ``torchrun``
+    (``$WORLD_SIZE`` > 1) join the process group: NCCL when CUDA is there, gloo otherwise."""
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size(), False
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return 0, 1, False
+    if not dist.is_available():
+        raise RuntimeError(
+            "torchrun started several processes, but this torch build has no torch.distributed"
+        )
+    dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return dist.get_rank(), dist.get_world_size(), True
 
 
 def pretrain(
@@ -315,24 +357,53 @@ def pretrain(
         The results: steps done, losses (train, valid, in nats per token and bits per
         character), tokens seen, seconds, tokens/s.
     """
-    from coursekit.device import configure_threads
+    rank, world, joined = _join_group()
+    try:
+        return _pretrain(config, Path(work), out, time_limit, log_every, verbose, rank, world)
+    finally:
+        if joined:
+            torch.distributed.destroy_process_group()
+
+
+def _pretrain(
+    config: PretrainConfig,
+    work: Path,
+    out: str | os.PathLike | None,
+    time_limit: float | None,
+    log_every: int,
+    verbose: bool,
+    rank: int,
+    world: int,
+) -> dict[str, Any]:
+    from coursekit.device import configure_threads, get_device
     from coursekit.report import cpu_model
     from coursekit.train import train, warmup_cosine
 
-    log = print if verbose else (lambda *a, **k: None)
-    work = Path(work)
-    work.mkdir(parents=True, exist_ok=True)
-    _run_record(config, work)
+    log = print if verbose and rank == 0 else (lambda *a, **k: None)
     threads = configure_threads()
+    if rank == 0:  # the others read what rank 0 wrote
+        work.mkdir(parents=True, exist_ok=True)
+        _run_record(config, work)
+        _streams(config, _tokenizer(config, work, log), work, log)
+    if world > 1:
+        torch.distributed.barrier()
     tok = _tokenizer(config, work, log)
     streams = _streams(config, tok, work, log)
+    device = get_device()
     torch.manual_seed(config.seed)
-    model = GPT(model_config(config, tok.vocab_size))
+    model = GPT(model_config(config, tok.vocab_size)).to(device)
     optimizer = _optimizer(model, config)
-    tokens_per_step = config.batch_size * config.context_size
+    trained = model
+    if world > 1:
+        ids = [device.index] if device.type == "cuda" else None
+        trained = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
+    tokens_per_step = config.batch_size * config.context_size * world
+    draw = _Batches(
+        streams["train"], config.batch_size, config.context_size, config.seed, rank, world
+    )
     history = train(
-        model,
-        _Batches(streams["train"], config.batch_size, config.context_size, config.seed),
+        trained,
+        draw,
         optimizer=optimizer,
         steps=config.steps,
         scheduler=warmup_cosine(optimizer, config.warmup, config.steps, config.min_lr_ratio),
@@ -343,9 +414,10 @@ def pretrain(
         checkpoint_every=config.checkpoint_every,
         resume=True,
         time_limit=time_limit,
-        callbacks=[_ProgressLine(log_every, tokens_per_step)] if verbose else [],
+        callbacks=[_ProgressLine(log_every, tokens_per_step)] if verbose and rank == 0 else [],
         progress=False,
         live_plot=False,
+        stop_on_sigterm=True,
     )
     done = history.step[-1] if history.step else 0
     seconds = history.seconds[-1] if history.seconds else 0.0
@@ -369,10 +441,15 @@ def pretrain(
         "seconds": round(seconds, 1),
         "tokens_per_second": round(done * tokens_per_step / seconds) if seconds else 0,
         "threads": threads,
+        "processes": world,
+        "device": device.type,
         "torch": torch.__version__,
         "machine": cpu_model(),
     }
-    (work / "results.json").write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+    if rank != 0:
+        return results
+    text = json.dumps(results, indent=1) + "\n"
+    _atomic(work / "results.json", lambda tmp: tmp.write_text(text, encoding="utf-8"))
     if out is not None and results["finished"]:
         export(model, tok, config, results, out)
         log(f"exported to {out}")

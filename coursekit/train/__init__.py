@@ -55,7 +55,13 @@ Where things are (every name below is importable from ``coursekit.train``):
 """
 
 from coursekit.train.callbacks import Callback, Checkpoint, LivePlot, ProgressBar
-from coursekit.train.checkpoint import LoadedKeys, load_checkpoint, load_weights, save_checkpoint
+from coursekit.train.checkpoint import (
+    CheckpointError,
+    LoadedKeys,
+    load_checkpoint,
+    load_weights,
+    save_checkpoint,
+)
 from coursekit.train.evaluation import evaluate, lm_loss, move_to
 from coursekit.train.history import History, TrainState
 from coursekit.train.loop import train
@@ -64,6 +70,7 @@ from coursekit.train.schedules import warmup_cosine
 __all__ = [
     "Callback",
     "Checkpoint",
+    "CheckpointError",
     "History",
     "LivePlot",
     "LoadedKeys",

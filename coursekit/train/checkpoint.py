@@ -10,6 +10,7 @@ position in the data. :func:`load_weights` loads a state dict strictly or not an
 from __future__ import annotations
 
 import os
+import pickle
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -23,7 +24,13 @@ from torch import Tensor, nn
 from coursekit.train.distributed import _unwrap
 from coursekit.train.history import History, TrainState
 
-__all__ = ["LoadedKeys", "load_checkpoint", "load_weights", "save_checkpoint"]
+__all__ = [
+    "CheckpointError",
+    "LoadedKeys",
+    "load_checkpoint",
+    "load_weights",
+    "save_checkpoint",
+]
 
 FORMAT = "coursekit.train/1"
 
@@ -119,8 +126,42 @@ def save_checkpoint(
         "epoch_rng": state.epoch_rng,
     }
     tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
+    with open(tmp, "wb") as f:
+        torch.save(payload, f)
+        f.flush()
+        os.fsync(f.fileno())  # on disk before the rename: a power cut cannot leave half a file
     os.replace(tmp, path)
+
+
+class CheckpointError(ValueError):
+    """A checkpoint or weights file that cannot be read safely; the message names the file."""
+
+
+def _torch_load(path: Path, map_location: Any, what: str) -> Any:
+    """``torch.load(weights_only=True)`` with one clear error for a file it cannot read."""
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as error:
+        if "Weights only load failed" not in str(error):
+            raise _unreadable(path, what, error) from error
+        raise CheckpointError(
+            f"{path} holds Python objects besides tensors and plain containers; loading it could "
+            f"run code, so coursekit refuses. If you trust where it came from, read it yourself "
+            f"with torch.load(path, weights_only=False)."
+        ) from error
+    except Exception as error:  # a truncated zip, a damaged file, not a torch file at all
+        raise _unreadable(path, what, error) from error
+
+
+def _unreadable(path: Path, what: str, error: Exception) -> CheckpointError:
+    reason = f"{type(error).__name__}: {str(error).splitlines()[0][:160] if str(error) else ''}"
+    return CheckpointError(
+        f"{path} is not a readable {what}: it is damaged, truncated or not a torch file "
+        f"({reason}). coursekit writes checkpoints to a temporary file and renames it, so a "
+        f"run it wrote and that was killed leaves the previous complete one; this file was "
+        f"cut short or changed by something else. Delete it to start again from step 0, or "
+        f"put back a copy."
+    )
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict:
@@ -130,9 +171,12 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict:
         raise FileNotFoundError(
             f"no checkpoint at {path}; train with checkpoint={str(path)!r} first"
         )
-    payload = torch.load(path, map_location=map_location, weights_only=True)
+    payload = _torch_load(path, map_location, "checkpoint")
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a coursekit training checkpoint (format {FORMAT})")
+        raise CheckpointError(
+            f"{path} is not a coursekit training checkpoint (format {FORMAT}): pass the file "
+            f"train(checkpoint=...) wrote, or load plain weights with load_weights"
+        )
     return payload
 
 
@@ -162,7 +206,7 @@ def _read_weights(
         if not path.is_file():
             raise FileNotFoundError(f"no weights at {path}")
         source = str(path)
-        weights = torch.load(path, map_location=map_location, weights_only=True)
+        weights = _torch_load(path, map_location, "weights file")
         if isinstance(weights, dict) and weights.get("format") == FORMAT:
             weights = weights["model"]
     if weights and all(k.startswith("module.") for k in weights):

@@ -102,7 +102,7 @@ def _check_arguments(model: nn.Module, train_batches: Any, a: dict[str, Any]) ->
         raise ValueError(f"checkpoint_every={a['checkpoint_every']} needs checkpoint=PATH")
     if isinstance(a["checkpoint"], Checkpoint) and a["checkpoint_every"] is not None:
         raise ValueError("give checkpoint=Checkpoint(path, every=N), not also checkpoint_every")
-    for name in ("resume", "progress", "live_plot"):
+    for name in ("resume", "progress", "live_plot", "stop_on_sigterm"):
         if not isinstance(a[name], bool):
             raise TypeError(f"{name} must be True or False, got {a[name]!r}")
     if a["resume"] and a["checkpoint"] is None:

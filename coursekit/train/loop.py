@@ -7,6 +7,9 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import signal
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -43,6 +46,31 @@ def _as_device(device: Any, model: nn.Module) -> torch.device:
         ) from None
 
 
+class _SigtermWatch:
+    """While training: a SIGTERM only notes that it came (``received``); :meth:`close` puts the
+    previous handler back and :meth:`deliver` then sends it the signal, once the checkpoint is
+    written. Python handles signals in the main thread only: elsewhere this does nothing."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.received, self.active, self.previous = False, False, None
+        if enabled and threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGTERM, self._note)
+            self.active = True
+
+    def _note(self, signum: int, frame: Any) -> None:
+        self.received = True
+
+    def close(self) -> None:
+        if self.active:
+            signal.signal(signal.SIGTERM, self.previous)
+            self.active = False
+
+    def deliver(self) -> None:
+        if self.received:
+            self.received = False
+            signal.raise_signal(signal.SIGTERM)
+
+
 def train(
     model: nn.Module,
     train_batches: Callable[[int], Any] | Iterable,
@@ -68,6 +96,7 @@ def train(
     device: torch.device | str | None = None,
     progress: bool = True,
     live_plot: bool = True,
+    stop_on_sigterm: bool = False,
 ) -> History:
     """Train ``model`` and return its :class:`History`.
 
@@ -101,6 +130,10 @@ def train(
         generators: ``torch.Generator`` objects the batches draw from, saved in checkpoints.
         device: where to train (default: where the model is).
         progress: show a progress bar; live_plot: redraw the losses in a notebook.
+        stop_on_sigterm: with a ``checkpoint``, a SIGTERM (a cluster pre-empting the job,
+            ``kill``, torchrun stopping its workers) ends the run after the current step, saves
+            the checkpoint, and then is delivered to the previous handler (by default it ends
+            the process): resuming loses nothing. Under DDP the ranks agree on the step.
 
     Returns:
         The :class:`History`; the model is left in eval mode.
@@ -198,55 +231,71 @@ def train(
         for hook in hooks:
             hook.on_eval_end(state)
 
-    offset = state.history.seconds[-1] if state.history.seconds else 0.0
-    started = time.perf_counter()
-    elapsed = lambda: offset + time.perf_counter() - started  # noqa: E731
-    model.train()
-    for hook in hooks:
-        hook.on_train_start(state)
-    params = [p for p in model.parameters() if p.requires_grad]
-    last_eval = state.history.valid_step[-1] if state.history.valid_step else -1
-    ddp = isinstance(model, nn.parallel.DistributedDataParallel)
-    while state.step < steps and not state.stop:
-        optimizer.zero_grad(set_to_none=True)
-        total, extras = None, {}
-        for k in range(accumulate):
-            batch = move_to(next_batch(k), device)
-            syncing = not ddp or k == accumulate - 1  # DDP averages gradients on the last one
-            with model.no_sync() if not syncing else contextlib.nullcontext():
-                with autocast(device):
-                    loss, more = _split(loss_fn(model, batch))
-                (loss / accumulate if accumulate > 1 else loss).backward()
-            total = loss.detach() if total is None else total + loss.detach()
-            for name, value in more.items():
-                extras[name] = _detach(value) + extras.get(name, 0.0)
-        norm = nn.utils.clip_grad_norm_(params, clip_grad_norm or math.inf)
-        optimizer.step()
-        lrs = [group["lr"] for group in optimizer.param_groups]
-        if scheduler is not None:
-            scheduler.step()
-        state.step += 1
-        if accumulate > 1:
-            total = total / accumulate
-            extras = {name: value / accumulate for name, value in extras.items()}
-        state.pending.append({"step": state.step, "loss": total, "norm": norm, "lrs": lrs,
-                              "seconds": elapsed(), "extras": extras})  # fmt: skip
-        if time_limit is not None:
-            state.stop = state.stop or elapsed() >= time_limit
-            if world > 1:  # the ranks' clocks differ: stop together or the others would hang
-                state.stop = _any_rank(state.stop, device)
-        evaluating = valid_batches is not None and eval_every and state.step % eval_every == 0
-        if state.step % log_every == 0 or state.step == steps or state.stop or evaluating:
-            state.flush()
-        if evaluating:
-            run_eval()
-            last_eval = state.step
+    sigterm = _SigtermWatch(stop_on_sigterm and saver is not None)
+    try:
+        offset = state.history.seconds[-1] if state.history.seconds else 0.0
+        started = time.perf_counter()
+        elapsed = lambda: offset + time.perf_counter() - started  # noqa: E731
+        model.train()
         for hook in hooks:
-            hook.on_step_end(state)
-    state.flush()
-    if valid_batches is not None and last_eval != state.step:
-        run_eval()
-    for hook in hooks:
-        hook.on_train_end(state)
+            hook.on_train_start(state)
+        params = [p for p in model.parameters() if p.requires_grad]
+        last_eval = state.history.valid_step[-1] if state.history.valid_step else -1
+        ddp = isinstance(model, nn.parallel.DistributedDataParallel)
+        while state.step < steps and not state.stop:
+            optimizer.zero_grad(set_to_none=True)
+            total, extras = None, {}
+            for k in range(accumulate):
+                batch = move_to(next_batch(k), device)
+                syncing = not ddp or k == accumulate - 1  # DDP averages gradients on the last one
+                with model.no_sync() if not syncing else contextlib.nullcontext():
+                    with autocast(device):
+                        loss, more = _split(loss_fn(model, batch))
+                    (loss / accumulate if accumulate > 1 else loss).backward()
+                total = loss.detach() if total is None else total + loss.detach()
+                for name, value in more.items():
+                    extras[name] = _detach(value) + extras.get(name, 0.0)
+            norm = nn.utils.clip_grad_norm_(params, clip_grad_norm or math.inf)
+            optimizer.step()
+            lrs = [group["lr"] for group in optimizer.param_groups]
+            if scheduler is not None:
+                scheduler.step()
+            state.step += 1
+            if accumulate > 1:
+                total = total / accumulate
+                extras = {name: value / accumulate for name, value in extras.items()}
+            state.pending.append({"step": state.step, "loss": total, "norm": norm, "lrs": lrs,
+                                  "seconds": elapsed(), "extras": extras})  # fmt: skip
+            if time_limit is not None:
+                state.stop = state.stop or elapsed() >= time_limit
+                if world > 1:  # the ranks' clocks differ: stop together or the others would hang
+                    state.stop = _any_rank(state.stop, device)
+            if sigterm.active:  # the signal reaches the ranks at different steps: agree on one
+                state.stop = state.stop or sigterm.received
+                if world > 1:
+                    state.stop = _any_rank(state.stop, device)
+            evaluating = valid_batches is not None and eval_every and state.step % eval_every == 0
+            if state.step % log_every == 0 or state.step == steps or state.stop or evaluating:
+                state.flush()
+            if evaluating:
+                run_eval()
+                last_eval = state.step
+            for hook in hooks:
+                hook.on_step_end(state)
+        state.flush()
+        if valid_batches is not None and last_eval != state.step and not sigterm.received:
+            run_eval()  # not when pre-empted: the grace period is for the checkpoint
+        for hook in hooks:
+            hook.on_train_end(state)
+    finally:
+        sigterm.close()
     model.eval()
+    if sigterm.received and rank == 0:
+        print(
+            f"SIGTERM: stopped after step {state.step}/{steps}; the checkpoint {saver.path} is "
+            "saved: run the same command again to resume",
+            file=sys.stderr,
+            flush=True,
+        )
+    sigterm.deliver()
     return state.history
