@@ -169,7 +169,18 @@ CHAPTERS: tuple[Chapter, ...] = (
         ),
     ),
     Chapter("10", "challenges", "Cost, bias and privacy", "§5", 60, (("08", ""),)),
-    Chapter("11", "faq", "FAQ and glossary (English / 中文)", "§6", 45, background="any chapter"),
+    Chapter(
+        "11",
+        "faq",
+        "FAQ and glossary (English / 中文)",
+        "§6",
+        45,
+        requires=(
+            ("07", "the Transformer against the GRU: gradient paths, time per step"),
+            ("09", "fine-tuning, the label-budget curve, linear probes"),
+        ),
+        background="the glossary needs no chapter",
+    ),
 )
 
 

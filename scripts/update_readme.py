@@ -1,8 +1,10 @@
-"""Regenerate the README's syllabus table from coursekit/syllabus.py and the chapters present."""
+"""Regenerate the README's syllabus table from coursekit/syllabus.py and the chapters present, and
+its glossary table from coursekit/glossary.py."""
 
 import re
 from pathlib import Path
 
+from coursekit.glossary import glossary_table
 from coursekit.syllabus import chapter_table
 
 REPO = Path(__file__).resolve().parent.parent
@@ -14,5 +16,11 @@ new = re.sub(
     text,
     flags=re.DOTALL,
 )
+new = re.sub(
+    r"(<!-- glossary:begin[^>]*-->\n).*?(<!-- glossary:end -->)",
+    lambda m: m.group(1) + glossary_table() + "\n" + m.group(2),
+    new,
+    flags=re.DOTALL,
+)
 readme.write_text(new, encoding="utf-8")
-print("README syllabus updated" if new != text else "README syllabus already current")
+print("README syllabus and glossary updated" if new != text else "README already current")

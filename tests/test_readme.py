@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from coursekit.glossary import glossary_table
 from coursekit.syllabus import chapter_table
 
 REPO = Path(__file__).resolve().parent.parent
@@ -19,6 +20,16 @@ def test_syllabus_table_is_current():
     expected = chapter_table(REPO / "chapters")
     assert match.group(1) == expected, (
         "README syllabus is stale: run `python scripts/update_readme.py`"
+    )
+
+
+def test_glossary_table_is_current():
+    match = re.search(
+        r"<!-- glossary:begin[^>]*-->\n(.*?)\n<!-- glossary:end -->", README, re.DOTALL
+    )
+    assert match, "README lost its glossary markers"
+    assert match.group(1) == glossary_table(), (
+        "README glossary is stale: run `python scripts/update_readme.py`"
     )
 
 
