@@ -168,7 +168,17 @@ CHAPTERS: tuple[Chapter, ...] = (
             ("07", "the decoder-only Transformer, the causal mask"),
         ),
     ),
-    Chapter("10", "challenges", "Cost, bias and privacy", "§5", 60, (("08", ""),)),
+    Chapter(
+        "10",
+        "challenges",
+        "Cost, bias and privacy",
+        "§5",
+        60,
+        requires=(
+            ("08", "the course's pretrained GPT, the language-model loss, the training loop"),
+            ("01", "PPMI + SVD word vectors, cosine similarity"),
+        ),
+    ),
     Chapter(
         "11",
         "faq",
