@@ -25,7 +25,7 @@ STUDENT_WORK := my-student-notebooks
 RUN_LOG := $(CACHE)/run-log.jsonl
 
 .PHONY: help env lab lab-student lab-refresh test lint format unit notebooks-test student-test \
-	browser-test student notebooks syllabus badges doctor lock clean
+	browser-test student notebooks syllabus badges doctor bench lock clean
 
 help:
 	@echo "make lab          set up .venv/ (first time), copy new chapters into $(WORK)/, open JupyterLab there"
@@ -36,6 +36,7 @@ help:
 	@echo "make notebooks    maintainers: re-execute every chapter in place from a clean kernel"
 	@echo "make syllabus     maintainers: measured run times from the last run into the syllabus"
 	@echo "make doctor       report versions, device, threads and the bundled data"
+	@echo "make bench        every speed claim as ratios against its reference (BENCH_ARGS=--quick)"
 
 env: $(STAMP)
 
@@ -128,6 +129,12 @@ badges: $(STAMP)
 
 doctor: $(STAMP)
 	$(BIN)/python -m coursekit doctor
+
+# Every layer and training step against its reference, at 1 and 2 threads, with the targets;
+# prints ratios, asserts nothing. `make bench BENCH_ARGS=--quick` for a first look.
+BENCH_ARGS ?=
+bench: $(STAMP)
+	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
 
 # Maintainers: refresh the pins after changing pyproject.toml's dependencies.
 lock: $(STAMP)

@@ -11,12 +11,12 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
 
-__all__ = ["PairedTiming", "paired_ratio", "time_fwd_bwd"]
+__all__ = ["PairedTiming", "paired_calls", "paired_ratio", "time_call", "time_fwd_bwd"]
 
 
 def _sync(leaves: Sequence[Tensor]) -> None:
@@ -75,18 +75,55 @@ def paired_ratio(
     >>> timing.ours > 0 and timing.theirs > 0 and timing.ratio > 0
     True
     """
+    return _paired(
+        lambda: time_fwd_bwd(ours, leaves), lambda: time_fwd_bwd(theirs, leaves), warmup, repeats
+    )
+
+
+def time_call(fn: Callable[[], Any], sync: bool = False) -> float:
+    """Seconds for one call of ``fn`` (a whole training step, say); ``sync`` waits for CUDA."""
+    if sync:
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    fn()
+    if sync:
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def paired_calls(
+    ours: Callable[[], Any],
+    theirs: Callable[[], Any],
+    warmup: int = 1,
+    repeats: int = 7,
+    sync: bool = False,
+) -> PairedTiming:
+    """:func:`paired_ratio` for any two calls (each timed whole, e.g. forward, backward and the
+    optimizer step), interleaved in alternating order.
+
+    >>> timing = paired_calls(lambda: sum(range(2000)), lambda: sum(range(1000)), 1, 3)
+    >>> timing.ours > 0 and timing.ratio > 0
+    True
+    """
+    return _paired(lambda: time_call(ours, sync), lambda: time_call(theirs, sync), warmup, repeats)
+
+
+def _paired(
+    ours: Callable[[], float], theirs: Callable[[], float], warmup: int, repeats: int
+) -> PairedTiming:
+    """Rounds of both measurements (each returns seconds), in alternating order."""
     if repeats < 1 or warmup < 0:
         raise ValueError(
-            f"paired_ratio: repeats must be >= 1 and warmup >= 0, got repeats={repeats}, "
+            f"paired timing: repeats must be >= 1 and warmup >= 0, got repeats={repeats}, "
             f"warmup={warmup}."
         )
     sides = (ours, theirs)
     times: tuple[list[float], list[float]] = ([], [])
     for _ in range(warmup):
-        for fn in sides:
-            time_fwd_bwd(fn, leaves)
+        for measure in sides:
+            measure()
     for repeat in range(repeats):
         for side in (0, 1) if repeat % 2 == 0 else (1, 0):
-            times[side].append(time_fwd_bwd(sides[side], leaves))
+            times[side].append(sides[side]())
     ratios = [a / b for a, b in zip(times[0], times[1], strict=True)]
     return PairedTiming(min(times[0]), min(times[1]), statistics.median(ratios))

@@ -259,6 +259,13 @@ def _pretrain_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--time-limit", type=float, help="stop after this many seconds (resume later)")
     p.add_argument("--log-every", type=int, default=50, help="steps between progress lines")
     p.add_argument("--threads", type=int, help="CPU threads (default: $COURSEKIT_NUM_THREADS)")
+    p.add_argument(
+        "--precision",
+        choices=("auto", "fp32", "bf16"),
+        default="auto",
+        help="auto: bf16 autocast on CUDA, fp32 on CPUs; bf16: also on a CPU with bf16 hardware "
+        "(`python -m coursekit doctor` says whether this one has it)",
+    )
     p.set_defaults(func=_pretrain)
 
 
@@ -275,11 +282,17 @@ def _pretrain(args: argparse.Namespace) -> int:
     except (TypeError, ValueError) as error:
         print(f"coursekit pretrain: {error}", file=sys.stderr)
         return 2
+    from coursekit.device import autocast, get_device
     from coursekit.train import CheckpointError
 
     try:
+        autocast(get_device(), args.precision)  # bf16 on a CPU without bf16 hardware
+    except ValueError as error:
+        print(f"coursekit pretrain: {error}", file=sys.stderr)
+        return 2
+    try:
         results = pretrain(config, args.work, args.out, time_limit=args.time_limit,
-                           log_every=args.log_every)  # fmt: skip
+                           log_every=args.log_every, precision=args.precision)  # fmt: skip
     except CheckpointError as error:
         print(f"coursekit pretrain: {error}", file=sys.stderr)
         return 2

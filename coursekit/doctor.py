@@ -104,6 +104,24 @@ def _device_check() -> Check:
     return Check("device", True, detail)
 
 
+def _precision_check() -> Check:
+    """Which precision training uses here, and whether this CPU could do bf16 in hardware."""
+    from coursekit.device import cpu_bf16_support
+
+    hardware = cpu_bf16_support()
+    cpu = (
+        f"this CPU has {hardware}: precision='bf16' (`pretrain --precision bf16`) may pay for "
+        "models of about 10M parameters and more, measure it with `make bench`"
+        if hardware
+        else "this CPU has no bf16 hardware (AMX-BF16 / AVX512-BF16): bf16 would be emulated, "
+        "40-140x slower, so training stays in fp32"
+    )
+    if torch.cuda.is_available():
+        gpu = "bf16" if torch.cuda.is_bf16_supported() else "fp32 (this card has no bf16)"
+        return Check("precision", True, f"training on CUDA uses {gpu} autocast; {cpu}")
+    return Check("precision", True, f"training here uses fp32; {cpu}")
+
+
 def _data_checks() -> list[Check]:
     try:
         statuses = bundled.verify_all()
@@ -181,6 +199,7 @@ def doctor(verbose: bool = True) -> DoctorReport:
             f"torch uses {torch.get_num_threads()} of {available_cores()} available cores (set ${THREADS_ENV} to change)",
         )
     )
+    report.checks.append(_precision_check())
     report.checks.extend(_data_checks())
     if verbose:
         print(report)

@@ -341,6 +341,7 @@ def pretrain(
     time_limit: float | None = None,
     log_every: int = 50,
     verbose: bool = True,
+    precision: str = "auto",
 ) -> dict[str, Any]:
     """Run (or resume) the pretraining described by ``config``; export it to ``out`` if given.
 
@@ -352,6 +353,8 @@ def pretrain(
         time_limit: stop after this many seconds (the checkpoint is written; resume later).
         log_every: print a progress line every this many steps.
         verbose: print progress.
+        precision: ``"auto"`` (bf16 autocast on CUDA, fp32 on CPUs), ``"fp32"``, or ``"bf16"``
+            (also on a CPU with bf16 hardware: see :func:`coursekit.device.autocast`).
 
     Returns:
         The results: steps done, losses (train, valid, in nats per token and bits per
@@ -359,7 +362,9 @@ def pretrain(
     """
     rank, world, joined = _join_group()
     try:
-        return _pretrain(config, Path(work), out, time_limit, log_every, verbose, rank, world)
+        return _pretrain(
+            config, Path(work), out, time_limit, log_every, verbose, rank, world, precision
+        )
     finally:
         if joined:
             torch.distributed.destroy_process_group()
@@ -374,6 +379,7 @@ def _pretrain(
     verbose: bool,
     rank: int,
     world: int,
+    precision: str,
 ) -> dict[str, Any]:
     from coursekit.device import configure_threads, get_device
     from coursekit.report import cpu_model
@@ -418,6 +424,7 @@ def _pretrain(
         progress=False,
         live_plot=False,
         stop_on_sigterm=True,
+        precision=precision,
     )
     done = history.step[-1] if history.step else 0
     seconds = history.seconds[-1] if history.seconds else 0.0
@@ -443,6 +450,7 @@ def _pretrain(
         "threads": threads,
         "processes": world,
         "device": device.type,
+        "precision": precision,
         "torch": torch.__version__,
         "machine": cpu_model(),
     }

@@ -138,10 +138,18 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine() or "unknown"
 
 
-def matmul_gflops(threads: int | None = None, n: int = 512, repeats: int = 5) -> float:
-    """fp32 matrix-multiply speed of this CPU in GFLOP/s: the best of ``repeats`` ``n × n``
-    products at ``threads`` torch threads (default: the current setting). About 0.1 s; it tells
-    a slow machine from a slow chapter when comparing run times measured on different machines.
+def matmul_gflops(
+    threads: int | None = None,
+    n: int = 512,
+    repeats: int = 5,
+    dtype: torch.dtype = torch.float32,
+    device: str | torch.device = "cpu",
+) -> float:
+    """Matrix-multiply speed in GFLOP/s (fp32 on this CPU by default): the best of ``repeats``
+    ``n × n`` products at ``threads`` torch threads (default: the current setting). About 0.1 s;
+    it tells a slow machine from a slow chapter when comparing run times measured on different
+    machines. ``dtype=torch.bfloat16`` measures the bf16 roofline (emulated, so very slow, on a
+    CPU without bf16 hardware).
 
     >>> matmul_gflops(threads=1, n=64, repeats=2) > 0
     True
@@ -151,13 +159,16 @@ def matmul_gflops(threads: int | None = None, n: int = 512, repeats: int = 5) ->
         torch.set_num_threads(threads)
     try:
         generator = torch.Generator().manual_seed(0)
-        a = torch.randn(n, n, generator=generator)
-        b = torch.randn(n, n, generator=generator)
+        a = torch.randn(n, n, generator=generator).to(device, dtype)
+        b = torch.randn(n, n, generator=generator).to(device, dtype)
+        sync = torch.cuda.synchronize if torch.device(device).type == "cuda" else (lambda: None)
         a @ b  # warm-up
+        sync()
         best = float("inf")
         for _ in range(repeats):
             start = time.perf_counter()
             a @ b
+            sync()
             best = min(best, time.perf_counter() - start)
     finally:
         torch.set_num_threads(before)

@@ -22,26 +22,12 @@ from coursekit.benchmark import paired_ratio
 from coursekit.nn import MultiHeadAttention, attend, causal_mask
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--heads", type=int, default=4)
-    parser.add_argument("--steps", type=int, default=256)
-    parser.add_argument("--head-dim", type=int, default=32)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--repeats", type=int, default=21)
-    parser.add_argument("--quick", action="store_true", help="1 warm-up round, 7 timed rounds")
-    args = parser.parse_args()
-    if args.quick:
-        args.warmup, args.repeats = 1, 7
-    torch.set_num_threads(args.threads)
+def measure(
+    b: int = 8, h: int = 4, t: int = 256, d: int = 32, warmup: int = 3, repeats: int = 21
+) -> list[tuple[str, float, float, float, float]]:
+    """(pair, ours s, torch s, median paired ratio, target) for each pair, at the current
+    thread count."""
     torch.manual_seed(0)
-    b, h, t, d = args.batch, args.heads, args.steps, args.head_dim
-    print(
-        f"B={b} H={h} T={t} D={d}, forward+backward, {args.threads} thread(s), torch "
-        f"{torch.__version__}; best of {args.repeats} rounds, ratio = median of paired rounds"
-    )
     q, k, v = (torch.randn(b, h, t, d, requires_grad=True) for _ in range(3))
     sdpa = lambda: F.scaled_dot_product_attention(q, k, v, is_causal=True)  # noqa: E731
     rows = [
@@ -54,7 +40,7 @@ def main() -> None:
         ),
     ]
     results = [
-        (name, *paired_ratio(o, r, [q, k, v], args.warmup, args.repeats), target)
+        (name, *paired_ratio(o, r, [q, k, v], warmup, repeats), target)
         for name, o, r, target in rows
     ]
 
@@ -75,8 +61,30 @@ def main() -> None:
     for name, theirs in mha_rows:
         mine = lambda: ours(x, is_causal=True)[0]  # noqa: E731
         leaves = [x, *ours.parameters(), *ref.parameters()]
-        results.append((name, *paired_ratio(mine, theirs, leaves, args.warmup, args.repeats), 1.0))
+        results.append((name, *paired_ratio(mine, theirs, leaves, warmup, repeats), 1.0))
+    return results
 
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--heads", type=int, default=4)
+    parser.add_argument("--steps", type=int, default=256)
+    parser.add_argument("--head-dim", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=21)
+    parser.add_argument("--quick", action="store_true", help="1 warm-up round, 7 timed rounds")
+    args = parser.parse_args()
+    if args.quick:
+        args.warmup, args.repeats = 1, 7
+    torch.set_num_threads(args.threads)
+    b, h, t, d = args.batch, args.heads, args.steps, args.head_dim
+    print(
+        f"B={b} H={h} T={t} D={d}, forward+backward, {args.threads} thread(s), torch "
+        f"{torch.__version__}; best of {args.repeats} rounds, ratio = median of paired rounds"
+    )
+    results = measure(b, h, t, d, args.warmup, args.repeats)
     print(f"{'pair':52s} {'ours ms':>8s} {'torch ms':>8s} {'ratio':>6s}  target")
     for name, mine_s, theirs_s, ratio, target in results:
         verdict = "ok" if ratio <= target else "OVER"

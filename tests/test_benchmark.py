@@ -35,3 +35,21 @@ def test_paired_ratio_interleaves_and_takes_the_median(monkeypatch):
 def test_paired_ratio_rejects_no_rounds():
     with pytest.raises(ValueError, match="repeats must be >= 1"):
         benchmark.paired_ratio(lambda: torch.ones(1), lambda: torch.ones(1), [], repeats=0)
+
+
+def test_the_bench_command_runs_and_states_each_target():
+    """`make bench`'s script in its quick mode, two sections: it prints lines, it times nothing
+    that is asserted here (the GPT pair's equal losses are checked inside it)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "bench.py"
+    out = subprocess.run(
+        [sys.executable, str(script), "--quick", "--threads", "1", "--only", "attention", "gpt"],
+        capture_output=True, text=True, timeout=600, check=True,
+    ).stdout  # fmt: skip
+    assert "roofline: fp32" in out
+    assert "causal attend(impl='sdpa') / SDPA" in out and "<=1.1" in out
+    assert "GPT training step (fp32) / PyTorch-layers GPT" in out and "of the fp32 roofline" in out
+    assert "target(s) hold" in out

@@ -157,3 +157,58 @@ def test_setup_under_torchrun_makes_the_rank_gpu_current(four_gpus, monkeypatch)
     finally:
         torch.set_num_threads(before)
     assert chosen == [torch.device("cuda:3")]
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [({"amx_bf16": True, "avx512_bf16": True}, "AMX-BF16"),
+     ({"amx_bf16": False, "avx512_bf16": True}, "AVX512-BF16"),
+     ({"amx_bf16": False, "avx512_bf16": False, "avx2": True}, None)],
+)  # fmt: skip
+def test_bf16_hardware_is_read_from_the_cpu_flags(monkeypatch, flags, expected):
+    from coursekit.device import cpu_bf16_support
+
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: flags)
+    assert cpu_bf16_support() == expected
+
+
+def test_bf16_on_a_cpu_without_the_hardware_is_refused_in_words(monkeypatch):
+    from coursekit import device
+    from coursekit.train import train
+
+    monkeypatch.setattr(device, "cpu_bf16_support", lambda: None)
+    with pytest.raises(ValueError, match=r"without bf16 hardware.*40-140x slower"):
+        device.autocast("cpu", "bf16")
+    with pytest.raises(ValueError, match="precision must be one of"):
+        device.autocast("cpu", "fp16")
+    model = torch.nn.Linear(3, 1)
+    calls = []
+    loss = lambda m, b: calls.append(1) or m(b).pow(2).mean()  # noqa: E731
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    kw = {"optimizer": opt, "loss_fn": loss, "steps": 1, "progress": False, "live_plot": False}
+    with pytest.raises(ValueError, match="without bf16 hardware"):
+        train(model, lambda i: torch.ones(2, 3), precision="bf16", **kw)
+    with pytest.raises(ValueError, match="precision must be one of"):
+        train(model, lambda i: torch.ones(2, 3), precision="half", **kw)
+    assert not calls  # refused before any step
+
+
+def test_bf16_on_a_cpu_with_the_hardware_trains_under_cpu_autocast(monkeypatch):
+    from coursekit import device
+    from coursekit.train import train
+
+    monkeypatch.setattr(device, "cpu_bf16_support", lambda: "AMX-BF16")
+    seen = []
+
+    def loss(model, batch):
+        out = model(batch)
+        seen.append((torch.is_autocast_enabled("cpu"), out.dtype))
+        return out.float().pow(2).mean()
+
+    model = torch.nn.Linear(3, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    for precision, expected in (("bf16", (True, torch.bfloat16)), ("auto", (False, torch.float32))):
+        seen.clear()
+        train(model, lambda i: torch.ones(2, 3), optimizer=opt, loss_fn=loss, steps=2,
+              precision=precision, progress=False, live_plot=False)  # fmt: skip
+        assert seen == [expected, expected]

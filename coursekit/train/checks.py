@@ -105,6 +105,10 @@ def _check_arguments(model: nn.Module, train_batches: Any, a: dict[str, Any]) ->
     for name in ("resume", "progress", "live_plot", "stop_on_sigterm"):
         if not isinstance(a[name], bool):
             raise TypeError(f"{name} must be True or False, got {a[name]!r}")
+    from coursekit.device import PRECISIONS
+
+    if a["precision"] not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {a['precision']!r}")
     if a["resume"] and a["checkpoint"] is None:
         raise ValueError("resume=True needs checkpoint=PATH: the file to continue from")
     seed = a["seed"]

@@ -97,6 +97,7 @@ def train(
     progress: bool = True,
     live_plot: bool = True,
     stop_on_sigterm: bool = False,
+    precision: str = "auto",
 ) -> History:
     """Train ``model`` and return its :class:`History`.
 
@@ -134,6 +135,8 @@ def train(
             ``kill``, torchrun stopping its workers) ends the run after the current step, saves
             the checkpoint, and then is delivered to the previous handler (by default it ends
             the process): resuming loses nothing. Under DDP the ranks agree on the step.
+        precision: ``"auto"`` (bf16 autocast on CUDA, fp32 on CPUs), ``"fp32"``, or ``"bf16"``
+            (also on a CPU with bf16 hardware; see :func:`coursekit.device.autocast`).
 
     Returns:
         The :class:`History`; the model is left in eval mode.
@@ -143,6 +146,7 @@ def train(
     """
     _check_arguments(model, train_batches, dict(locals()))
     device = _as_device(device, model)
+    autocast(device, precision)  # bf16 on a CPU without bf16 hardware: say so before any work
     model.to(device)
     generators = list(generators)
     if steps is None:
@@ -249,7 +253,7 @@ def train(
                 batch = move_to(next_batch(k), device)
                 syncing = not ddp or k == accumulate - 1  # DDP averages gradients on the last one
                 with model.no_sync() if not syncing else contextlib.nullcontext():
-                    with autocast(device):
+                    with autocast(device, precision):
                         loss, more = _split(loss_fn(model, batch))
                     (loss / accumulate if accumulate > 1 else loss).backward()
                 total = loss.detach() if total is None else total + loss.detach()
