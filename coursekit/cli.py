@@ -266,6 +266,9 @@ def _pretrain_parser(sub: argparse._SubParsersAction) -> None:
         help="auto: bf16 autocast on CUDA, fp32 on CPUs; bf16: also on a CPU with bf16 hardware "
         "(`python -m coursekit doctor` says whether this one has it)",
     )
+    p.add_argument(
+        "--compile", action="store_true", help="train torch.compile(model) (for long GPU runs)"
+    )
     p.set_defaults(func=_pretrain)
 
 
@@ -292,7 +295,8 @@ def _pretrain(args: argparse.Namespace) -> int:
         return 2
     try:
         results = pretrain(config, args.work, args.out, time_limit=args.time_limit,
-                           log_every=args.log_every, precision=args.precision)  # fmt: skip
+                           log_every=args.log_every, precision=args.precision,
+                           compile=args.compile)  # fmt: skip
     except CheckpointError as error:
         print(f"coursekit pretrain: {error}", file=sys.stderr)
         return 2

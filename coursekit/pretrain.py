@@ -201,7 +201,14 @@ class _Batches:
     ``B`` windows see together exactly what one process with ``world * B`` would."""
 
     def __init__(
-        self, ids: Tensor, batch_size: int, context: int, seed: int, rank: int = 0, world: int = 1
+        self,
+        ids: Tensor,
+        batch_size: int,
+        context: int,
+        seed: int,
+        rank: int = 0,
+        world: int = 1,
+        pin: bool = False,
     ) -> None:
         if len(ids) < context + 2:
             raise ValueError(
@@ -209,7 +216,7 @@ class _Batches:
                 "(+1): add corpora or lower --context-size"
             )
         self.ids, self.batch_size, self.context = ids, batch_size, context
-        self.seed, self.rank, self.world = seed, rank, world
+        self.seed, self.rank, self.world, self.pin = seed, rank, world, pin
         self.offsets = torch.arange(context + 1)
 
     def __call__(self, i: int) -> tuple[Tensor, Tensor]:
@@ -219,6 +226,8 @@ class _Batches:
         starts = torch.randint(len(self.ids) - self.context - 1, (n,), generator=g)
         mine = starts[self.rank * self.batch_size : (self.rank + 1) * self.batch_size]
         windows = self.ids[mine[:, None] + self.offsets].long()  # (B, T + 1)
+        if self.pin:  # page-locked: the loop's non_blocking copy overlaps the GPU's work
+            windows = windows.pin_memory()
         return windows[:, :-1], windows[:, 1:]
 
 
@@ -257,13 +266,16 @@ class _ProgressLine(Callback):
 
 
 def _optimizer(model: GPT, config: PretrainConfig) -> torch.optim.AdamW:
+    """AdamW, decaying matrices only; its fused CUDA kernel (one launch for every parameter)
+    when the model is on a GPU."""
     decay = [p for p in model.parameters() if p.dim() >= 2]
     rest = [p for p in model.parameters() if p.dim() < 2]
     groups = [
         {"params": decay, "weight_decay": config.weight_decay},
         {"params": rest, "weight_decay": 0.0},
     ]
-    return torch.optim.AdamW(groups, lr=config.lr, betas=(0.9, 0.95))
+    fused = next(model.parameters()).is_cuda
+    return torch.optim.AdamW(groups, lr=config.lr, betas=(0.9, 0.95), fused=fused or None)
 
 
 def _atomic(path: Path, write: Any) -> None:
@@ -342,6 +354,7 @@ def pretrain(
     log_every: int = 50,
     verbose: bool = True,
     precision: str = "auto",
+    compile: bool = False,
 ) -> dict[str, Any]:
     """Run (or resume) the pretraining described by ``config``; export it to ``out`` if given.
 
@@ -355,6 +368,8 @@ def pretrain(
         verbose: print progress.
         precision: ``"auto"`` (bf16 autocast on CUDA, fp32 on CPUs), ``"fp32"``, or ``"bf16"``
             (also on a CPU with bf16 hardware: see :func:`coursekit.device.autocast`).
+        compile: train ``torch.compile(model)`` (worth it on GPUs for long runs; the first steps
+            wait for the compiler). Checkpoints and the export hold the plain model either way.
 
     Returns:
         The results: steps done, losses (train, valid, in nats per token and bits per
@@ -363,8 +378,9 @@ def pretrain(
     rank, world, joined = _join_group()
     try:
         return _pretrain(
-            config, Path(work), out, time_limit, log_every, verbose, rank, world, precision
-        )
+            config, Path(work), out, time_limit, log_every, verbose, rank, world, precision,
+            compile,
+        )  # fmt: skip
     finally:
         if joined:
             torch.distributed.destroy_process_group()
@@ -380,6 +396,7 @@ def _pretrain(
     rank: int,
     world: int,
     precision: str,
+    compile: bool,
 ) -> dict[str, Any]:
     from coursekit.device import configure_threads, get_device
     from coursekit.report import cpu_model
@@ -399,14 +416,13 @@ def _pretrain(
     torch.manual_seed(config.seed)
     model = GPT(model_config(config, tok.vocab_size)).to(device)
     optimizer = _optimizer(model, config)
-    trained = model
+    trained = torch.compile(model) if compile else model
     if world > 1:
         ids = [device.index] if device.type == "cuda" else None
-        trained = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
+        trained = torch.nn.parallel.DistributedDataParallel(trained, device_ids=ids)
     tokens_per_step = config.batch_size * config.context_size * world
-    draw = _Batches(
-        streams["train"], config.batch_size, config.context_size, config.seed, rank, world
-    )
+    draw = _Batches(streams["train"], config.batch_size, config.context_size, config.seed,
+                    rank, world, pin=device.type == "cuda")  # fmt: skip
     history = train(
         trained,
         draw,
@@ -451,6 +467,7 @@ def _pretrain(
         "processes": world,
         "device": device.type,
         "precision": precision,
+        "compiled": compile,
         "torch": torch.__version__,
         "machine": cpu_model(),
     }

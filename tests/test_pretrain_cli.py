@@ -160,3 +160,29 @@ def test_the_bundled_model_scores_as_its_record_says():
     # the record is the float32 model's loss on the same batches; float16 storage moves it ~1e-5
     assert abs(loss - course.results["valid_loss"]) < 1e-3, (loss, course.results["valid_loss"])
     assert loss < 0.6 * torch.log(torch.tensor(float(course.tokenizer.vocab_size))).item()
+
+
+def test_compile_trains_the_compiled_model_and_saves_the_plain_one(tmp_path, monkeypatch):
+    compiled = []
+
+    def fake_compile(model):  # torch.compile's contract: a module that runs like the model
+        compiled.append(model)
+        return model
+
+    monkeypatch.setattr(torch, "compile", fake_compile)
+    config = dataclasses.replace(TINY, steps=2, eval_every=2, checkpoint_every=2)
+    results = pretrain(config, tmp_path / "w", verbose=False, compile=True)
+    assert len(compiled) == 1 and results["compiled"] and results["precision"] == "auto"
+    assert results["device"] == "cpu" and results["processes"] == 1
+
+
+def test_batches_are_pinned_only_for_a_gpu():
+    from coursekit.data.batching import LMWindows, make_loader
+    from coursekit.pretrain import _Batches
+
+    assert make_loader(LMWindows(list(range(20)), 4), 2).pin_memory is torch.cuda.is_available()
+    assert not make_loader(LMWindows(list(range(20)), 4), 2, pin_memory=False).pin_memory
+    x, y = _Batches(torch.arange(100), 2, 8, seed=0)(0)
+    assert not x.is_pinned() and torch.equal(x[:, 1:], y[:, :-1])
+    with pytest.raises(ValueError, match="fewer than one window"):
+        _Batches(torch.arange(5), 2, 8, seed=0)

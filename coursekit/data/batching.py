@@ -332,6 +332,7 @@ def make_loader(
     drop_last: bool = False,
     num_replicas: int | None = None,
     rank: int | None = None,
+    pin_memory: bool | None = None,
 ) -> DataLoader:
     """A ``DataLoader`` whose order (and workers' random state) depends only on ``seed``.
 
@@ -351,6 +352,9 @@ def make_loader(
             ``seed``; :func:`~coursekit.train.train` calls its ``set_epoch``). Default: from
             ``torch.distributed`` when a group of more than one process is running, else no
             sharding.
+        pin_memory: put batches in page-locked memory, so the copy to the GPU overlaps the
+            computation (the loop moves them with ``non_blocking=True``). Default: when CUDA is
+            available.
 
     >>> loader = make_loader(LMWindows(list(range(50)), 4), batch_size=3, shuffle=True, seed=1)
     >>> [x.shape for x, _ in loader][0]
@@ -386,4 +390,5 @@ def make_loader(
         generator=generator,
         worker_init_fn=seed_worker if num_workers else None,
         persistent_workers=False,
+        pin_memory=torch.cuda.is_available() if pin_memory is None else pin_memory,
     )
