@@ -33,6 +33,8 @@ help:
 	@echo "make lab-refresh  put the course's new version of each chapter you changed beside yours"
 	@echo "make test         set up .venv/ (first time) and run lint, unit tests and every notebook"
 	@echo "make student      write the student edition (no solutions) to student/"
+	@echo "make solutions    instructors: each chapter's exercises with their solutions, in solutions/"
+	@echo "make teaching     maintainers: regenerate docs/teaching.md (plans, preparation, mistakes)"
 	@echo "make notebooks    maintainers: re-execute every chapter in place from a clean kernel"
 	@echo "make syllabus     maintainers: measured run times from the last run into the syllabus"
 	@echo "make doctor       report versions, device, threads and the bundled data"
@@ -108,6 +110,17 @@ test: lint unit notebooks-test student-test browser-test
 
 student: $(STAMP)
 	$(BIN)/python -m coursekit student chapters student
+
+# For instructors: per chapter, each exercise's statement, reference solution and its checker's
+# verdict, as Markdown in solutions/ (git-ignored: do not publish it beside the student edition).
+.PHONY: solutions teaching
+solutions: $(STAMP)
+	$(BIN)/python -m coursekit solutions chapters solutions
+
+# docs/teaching.md from the syllabus, the measured run times and the checkers (tests/test_teaching.py
+# fails when the committed file is stale).
+teaching: $(STAMP)
+	$(BIN)/python -m coursekit teaching --out docs/teaching.md
 
 notebooks: $(STAMP)
 	mkdir -p $(CACHE) && rm -f $(RUN_LOG)

@@ -2,6 +2,8 @@
 
 - ``doctor``: versions, device, threads and every bundled data file, with fixes.
 - ``student SRC DST``: the student edition (solutions replaced, outputs cleared).
+- ``solutions SRC DST``: the instructor's solutions, one Markdown file per chapter with exercises.
+- ``teaching [--out FILE] [--check]``: the instructor's guide (``docs/teaching.md``), generated.
 - ``lab [SRC] [WORKSPACE]``: seed the learner's git-ignored working copy from ``SRC`` and open
   JupyterLab on it (``make lab``, ``make lab-student``); ``workspace`` only seeds or refreshes it.
 - ``execute PATH…``: re-run chapters top to bottom from a clean kernel, storing outputs in place
@@ -49,6 +51,32 @@ def _student(args: argparse.Namespace) -> int:
 
     written = write_student_edition(args.src, args.dst)
     print(f"Student edition: {len(written)} chapters written to {args.dst}/ (solutions removed).")
+    return 0
+
+
+def _solutions(args: argparse.Namespace) -> int:
+    from coursekit.notebooks import write_solutions
+
+    written = write_solutions(args.src, args.dst)
+    print(f"Solutions: {len(written)} chapters written to {args.dst}/ (for instructors).")
+    return 0
+
+
+def _teaching(args: argparse.Namespace) -> int:
+    from coursekit.teaching import teaching_markdown
+
+    text = teaching_markdown()
+    if args.check:
+        if Path(args.out).read_text(encoding="utf-8") == text:
+            return 0
+        print(f"{args.out} is stale: run `python -m coursekit teaching --out {args.out}`")
+        return 1
+    if args.out == "-":
+        sys.stdout.write(text)
+    else:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(text, encoding="utf-8")
+        print(f"wrote {args.out}")
     return 0
 
 
@@ -320,6 +348,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("src", nargs="?", default="chapters")
     p.add_argument("dst", nargs="?", default="student")
     p.set_defaults(func=_student)
+    p = sub.add_parser("solutions", help="write the instructor's solutions, a file per chapter")
+    p.add_argument("src", nargs="?", default="chapters")
+    p.add_argument("dst", nargs="?", default="solutions")
+    p.set_defaults(func=_solutions)
+    p = sub.add_parser("teaching", help="the instructor's guide (docs/teaching.md), generated")
+    p.add_argument("--out", default="-", help="write it here ('-', the default: standard output)")
+    p.add_argument("--check", action="store_true", help="exit 1 when --out differs from it")
+    p.set_defaults(func=_teaching)
     p = sub.add_parser(
         "execute", help="re-run chapters from a clean kernel, outputs stored in place"
     )
