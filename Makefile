@@ -23,9 +23,14 @@ LAB_PORT ?= 8888
 WORK := my-notebooks
 STUDENT_WORK := my-student-notebooks
 RUN_LOG := $(CACHE)/run-log.jsonl
+# An offline classroom: `make wheelhouse` fills wheelhouse/ with every pinned package;
+# `make env WHEELHOUSE=path` (or `make lab WHEELHOUSE=path`) then installs from that folder alone.
+WHEELHOUSE ?=
+PIP_SOURCE := $(if $(WHEELHOUSE),--no-index --find-links $(WHEELHOUSE))
+TORCH_INDEX ?=
 
 .PHONY: help env lab lab-student lab-refresh test lint format unit notebooks-test student-test \
-	browser-test student notebooks syllabus badges doctor bench lock clean
+	browser-test student notebooks syllabus badges doctor bench lock wheelhouse clean
 
 help:
 	@echo "make lab          set up .venv/ (first time), copy new chapters into $(WORK)/, open JupyterLab there"
@@ -39,6 +44,7 @@ help:
 	@echo "make syllabus     maintainers: measured run times from the last run into the syllabus"
 	@echo "make doctor       report versions, device, threads and the bundled data"
 	@echo "make bench        every speed claim as ratios against its reference (BENCH_ARGS=--quick)"
+	@echo "make wheelhouse   every pinned package in wheelhouse/ (then: make env WHEELHOUSE=wheelhouse, offline)"
 
 env: $(STAMP)
 
@@ -46,8 +52,8 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 	@$(PYTHON) scripts/require_python.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	# torch first, alone: the pinned CPU wheel; an unpinned torch would pull a multi-GB CUDA build.
-	$(BIN)/python -m pip install --disable-pip-version-check -q -c $(CONSTRAINTS) torch pip hatchling editables
-	$(BIN)/python -m pip install --disable-pip-version-check -q -c $(CONSTRAINTS) --no-build-isolation -e ".[lab,test,browser]"
+	$(BIN)/python -m pip install --disable-pip-version-check -q $(PIP_SOURCE) -c $(CONSTRAINTS) torch pip hatchling editables
+	$(BIN)/python -m pip install --disable-pip-version-check -q $(PIP_SOURCE) -c $(CONSTRAINTS) --no-build-isolation -e ".[lab,test,browser]"
 	# rfc3987-syntax (pulled in through jupyter-events' jsonschema extra) adds 3-8 s to every
 	# pytest, kernel and nbconvert start and nothing the course needs.
 	$(BIN)/python -m pip uninstall --disable-pip-version-check -q -y rfc3987-syntax lark
@@ -152,6 +158,13 @@ bench: $(STAMP)
 # Maintainers: refresh the pins after changing pyproject.toml's dependencies.
 lock: $(STAMP)
 	$(BIN)/python scripts/lock.py > $(CONSTRAINTS)
+
+# Every package `make env` installs, pinned, as files in wheelhouse/ (git-ignored): copy it with the
+# repository to a USB stick. Needs the internet, not .venv/. TORCH_INDEX=url takes torch from
+# another index (e.g. https://download.pytorch.org/whl/cpu: PyPI's Linux torch is the CUDA build).
+wheelhouse:
+	@$(PYTHON) scripts/require_python.py
+	$(PYTHON) scripts/wheelhouse.py wheelhouse $(if $(TORCH_INDEX),--torch-index-url $(TORCH_INDEX))
 
 clean:
 	rm -rf $(VENV) $(CACHE) student build dist .pytest_cache .ruff_cache
