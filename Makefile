@@ -45,6 +45,7 @@ help:
 	@echo "make doctor       report versions, device, threads and the bundled data"
 	@echo "make bench        every speed claim as ratios against its reference (BENCH_ARGS=--quick)"
 	@echo "make wheelhouse   every pinned package in wheelhouse/ (then: make env WHEELHOUSE=wheelhouse, offline)"
+	@echo "make slides       instructors: one reveal.js deck per chapter in slides/, works offline from disk"
 
 env: $(STAMP)
 
@@ -109,7 +110,7 @@ student-test: $(STAMP)
 # and run from the UI, as a learner does.
 # Needs Debian's chromium (`sudo bash scripts/install_browser.sh`); skipped with the reason when
 # it is missing, except under CI=true, where it fails.
-browser-test: $(STAMP)
+browser-test: $(STAMP) slides-assets
 	$(TEST_ENV) $(BIN)/python -m pytest -m browser tests/browser -v
 
 test: lint unit notebooks-test student-test browser-test
@@ -166,5 +167,18 @@ wheelhouse:
 	@$(PYTHON) scripts/require_python.py
 	$(PYTHON) scripts/wheelhouse.py wheelhouse $(if $(TORCH_INDEX),--torch-index-url $(TORCH_INDEX))
 
+# Slides for the classroom: each chapter's stored outputs as a reveal.js deck in slides/ (git-ignored),
+# reveal.js and MathJax copied to slides/_assets/: copy the folder, open a deck from disk, offline.
+# Slide types are derived from the chapter's headings (coursekit/slides.py). The libraries are
+# fetched once from npm, pinned and checksummed (scripts/slides_assets.json), into
+# .cache/slides-assets/ by `make slides-assets`; the browser test (tests/browser/test_slides.py)
+# builds decks from that cache, so browser-test depends on it too.
+.PHONY: slides slides-assets
+slides: $(STAMP) slides-assets
+	$(TEST_ENV) $(BIN)/python -m coursekit.slides chapters --out slides
+
+slides-assets:
+	$(PYTHON) scripts/slides_assets.py --dest $(CACHE)/slides-assets
+
 clean:
-	rm -rf $(VENV) $(CACHE) student build dist .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(CACHE) student slides build dist .pytest_cache .ruff_cache

@@ -66,7 +66,8 @@ BADGE_IMAGE = "https://colab.research.google.com/assets/colab-badge.svg"
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 LANGUAGE_INFO = {"name": "python", "pygments_lexer": "ipython3"}
 ALLOWED_NOTEBOOK_METADATA = {"kernelspec", "language_info", "widgets"}
-ALLOWED_CELL_METADATA = {"tags"}
+# "slideshow": a maintainer's override of the slide type coursekit.slides derives (make slides).
+ALLOWED_CELL_METADATA = {"tags", "slideshow"}
 _REPO_ROOT = Path(__file__).resolve().parent.parent
 _MACHINE_PATTERNS = [
     re.compile(r"(?<![\w.])/(?:root|home|Users|tmp|work|var/folders)/[\w.-]+"),
