@@ -20,7 +20,7 @@ Both sides of a pair run in this process, interleaved in alternating order, and 
 median of the paired rounds (:mod:`coursekit.benchmark`). A burst of load from elsewhere therefore
 hits both sides alike. Still, run nothing else CPU-heavy beside it. It prints; it asserts nothing.
 
-    make bench                                   # about 5-8 minutes on a 2-core laptop
+    make bench                                   # about 5-9 minutes on a quiet 2-core laptop
     .venv/bin/python scripts/bench.py --quick    # smaller sizes, fewer rounds: a first look
     .venv/bin/python scripts/bench.py --only attention gpt --threads 1
 """
@@ -86,7 +86,7 @@ def recurrent(threads: int, quick: bool) -> list[Line]:
     import bench_recurrent
 
     args = argparse.Namespace(batch=32, input=64, hidden=256, layers=1,
-                              warmup=1 if quick else 2, repeats=5 if quick else 9)  # fmt: skip
+                              warmup=1 if quick else 2, repeats=5 if quick else 7)  # fmt: skip
     targets = {"rnn": 1.15, "lstm": 1.8, "gru": 1.15}
     lines, per_step = [], {}
     for kind, target in targets.items():
@@ -187,7 +187,7 @@ def gpt_step(threads: int, quick: bool, precision: str = "fp32") -> tuple[Line, 
     with FlopCounterMode(display=False) as counter:
         mine()
     flops = counter.get_total_flops()
-    timing = paired_calls(mine, ref, warmup=1, repeats=3 if quick else 5)
+    timing = paired_calls(mine, ref, warmup=1, repeats=3)
     name = f"GPT training step ({precision}) / PyTorch-layers GPT, B{b} T{t}"
     note = f"{sum(p.numel() for p in ours.parameters()) / 1e6:.1f}M parameters"
     line = Line(name, threads, timing.ours, timing.theirs, timing.ratio, 1.1, note)
