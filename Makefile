@@ -30,7 +30,7 @@ PIP_SOURCE := $(if $(WHEELHOUSE),--no-index --find-links $(WHEELHOUSE))
 TORCH_INDEX ?=
 
 .PHONY: help env lab lab-student lab-refresh test lint format unit notebooks-test student-test \
-	browser-test student notebooks syllabus badges doctor bench lock wheelhouse clean
+	browser-test student notebooks syllabus badges doctor bench lock wheelhouse clean site
 
 help:
 	@echo "make lab          set up .venv/ (first time), copy new chapters into $(WORK)/, open JupyterLab there"
@@ -38,6 +38,7 @@ help:
 	@echo "make lab-refresh  put the course's new version of each chapter you changed beside yours"
 	@echo "make test         set up .venv/ (first time) and run lint, unit tests and every notebook"
 	@echo "make student      write the student edition (no solutions) to student/"
+	@echo "make site         the course website in build/site/html/ (offline; from the stored outputs)"
 	@echo "make solutions    instructors: each chapter's exercises with their solutions, in solutions/"
 	@echo "make teaching     maintainers: regenerate docs/teaching.md (plans, preparation, mistakes)"
 	@echo "make notebooks    maintainers: re-execute every chapter in place from a clean kernel"
@@ -110,10 +111,24 @@ student-test: $(STAMP)
 # and run from the UI, as a learner does.
 # Needs Debian's chromium (`sudo bash scripts/install_browser.sh`); skipped with the reason when
 # it is missing, except under CI=true, where it fails.
-browser-test: $(STAMP) slides-assets
+browser-test: $(SITE_STAMP) slides-assets
 	$(TEST_ENV) $(BIN)/python -m pytest -m browser tests/browser -v
 
-test: lint unit notebooks-test student-test browser-test
+test: lint unit notebooks-test student-test site browser-test
+
+# The course website, from the chapters' stored outputs (nothing is executed), into
+# build/site/html/ (git-ignored): open index.html, or `python -m http.server -d build/site/html`.
+# tests/browser/test_site.py checks it in Chromium (and rebuilds it when it is stale).
+# Its build packages (the `site` extra: Sphinx, MyST-NB, ...) are installed on first use, not by
+# `make env`: learners never need them.
+SITE_STAMP := $(VENV)/.site-stamp
+$(SITE_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --disable-pip-version-check -q $(PIP_SOURCE) -c $(CONSTRAINTS) --no-build-isolation -e ".[site]"
+	$(BIN)/python -m pip uninstall --disable-pip-version-check -q -y rfc3987-syntax lark
+	touch $(SITE_STAMP)
+
+site: $(SITE_STAMP)
+	$(TEST_ENV) $(BIN)/python scripts/build_site.py
 
 student: $(STAMP)
 	$(BIN)/python -m coursekit student chapters student
@@ -157,7 +172,7 @@ bench: $(STAMP)
 	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
 
 # Maintainers: refresh the pins after changing pyproject.toml's dependencies.
-lock: $(STAMP)
+lock: $(SITE_STAMP)
 	$(BIN)/python scripts/lock.py > $(CONSTRAINTS)
 
 # Every package `make env` installs, pinned, as files in wheelhouse/ (git-ignored): copy it with the
