@@ -20,6 +20,7 @@ ROOMS = {
     "schedules": "chapter 03",
     "checks": "chapter 03",
     "distributed": "chapters 06-10",
+    "faults": "chapters 08-10",
 }
 
 

@@ -52,17 +52,14 @@ Where things are (every name below is importable from ``coursekit.train``):
 - ``evaluation.py``: :func:`lm_loss`, :func:`move_to`, :func:`evaluate`.
 - ``schedules.py``: :func:`warmup_cosine`.
 - ``checks.py``: the argument checks of :func:`train`; ``distributed.py``: ranks under DDP.
+- ``faults.py``: :class:`CheckpointError` for a file that cannot be read, and the SIGTERM watch
+  of ``train(stop_on_sigterm=True)``.
 """
 
 from coursekit.train.callbacks import Callback, Checkpoint, LivePlot, ProgressBar
-from coursekit.train.checkpoint import (
-    CheckpointError,
-    LoadedKeys,
-    load_checkpoint,
-    load_weights,
-    save_checkpoint,
-)
+from coursekit.train.checkpoint import LoadedKeys, load_checkpoint, load_weights, save_checkpoint
 from coursekit.train.evaluation import evaluate, lm_loss, move_to
+from coursekit.train.faults import CheckpointError
 from coursekit.train.history import History, TrainState
 from coursekit.train.loop import train
 from coursekit.train.schedules import warmup_cosine

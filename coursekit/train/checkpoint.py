@@ -10,7 +10,6 @@ position in the data. :func:`load_weights` loads a state dict strictly or not an
 from __future__ import annotations
 
 import os
-import pickle
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -22,10 +21,10 @@ import torch
 from torch import Tensor, nn
 
 from coursekit.train.distributed import _unwrap
+from coursekit.train.faults import CheckpointError, _torch_load
 from coursekit.train.history import History, TrainState
 
 __all__ = [
-    "CheckpointError",
     "LoadedKeys",
     "load_checkpoint",
     "load_weights",
@@ -131,37 +130,6 @@ def save_checkpoint(
         f.flush()
         os.fsync(f.fileno())  # on disk before the rename: a power cut cannot leave half a file
     os.replace(tmp, path)
-
-
-class CheckpointError(ValueError):
-    """A checkpoint or weights file that cannot be read safely; the message names the file."""
-
-
-def _torch_load(path: Path, map_location: Any, what: str) -> Any:
-    """``torch.load(weights_only=True)`` with one clear error for a file it cannot read."""
-    try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as error:
-        if "Weights only load failed" not in str(error):
-            raise _unreadable(path, what, error) from error
-        raise CheckpointError(
-            f"{path} holds Python objects besides tensors and plain containers; loading it could "
-            f"run code, so coursekit refuses. If you trust where it came from, read it yourself "
-            f"with torch.load(path, weights_only=False)."
-        ) from error
-    except Exception as error:  # a truncated zip, a damaged file, not a torch file at all
-        raise _unreadable(path, what, error) from error
-
-
-def _unreadable(path: Path, what: str, error: Exception) -> CheckpointError:
-    reason = f"{type(error).__name__}: {str(error).splitlines()[0][:160] if str(error) else ''}"
-    return CheckpointError(
-        f"{path} is not a readable {what}: it is damaged, truncated or not a torch file "
-        f"({reason}). coursekit writes checkpoints to a temporary file and renames it, so a "
-        f"run it wrote and that was killed leaves the previous complete one; this file was "
-        f"cut short or changed by something else. Delete it to start again from step 0, or "
-        f"put back a copy."
-    )
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict:

@@ -7,9 +7,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import signal
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -29,6 +27,7 @@ from coursekit.train.checkpoint import (
 from coursekit.train.checks import _check_arguments
 from coursekit.train.distributed import _any_rank, _dist
 from coursekit.train.evaluation import _detach, _evaluate, _first_param, _split, lm_loss, move_to
+from coursekit.train.faults import _SigtermWatch
 from coursekit.train.history import History, TrainState, _append
 
 __all__ = ["train"]
@@ -44,31 +43,6 @@ def _as_device(device: Any, model: nn.Module) -> torch.device:
             f"device {device!r} is not a device: use 'cpu', 'cuda', 'cuda:N' or 'mps' "
             f"(coursekit.setup() returns the right one)"
         ) from None
-
-
-class _SigtermWatch:
-    """While training: a SIGTERM only notes that it came (``received``); :meth:`close` puts the
-    previous handler back and :meth:`deliver` then sends it the signal, once the checkpoint is
-    written. Python handles signals in the main thread only: elsewhere this does nothing."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.received, self.active, self.previous = False, False, None
-        if enabled and threading.current_thread() is threading.main_thread():
-            self.previous = signal.signal(signal.SIGTERM, self._note)
-            self.active = True
-
-    def _note(self, signum: int, frame: Any) -> None:
-        self.received = True
-
-    def close(self) -> None:
-        if self.active:
-            signal.signal(signal.SIGTERM, self.previous)
-            self.active = False
-
-    def deliver(self) -> None:
-        if self.received:
-            self.received = False
-            signal.raise_signal(signal.SIGTERM)
 
 
 def train(
