@@ -5,9 +5,9 @@
 
 The folder then installs a laptop with no internet: `make env WHEELHOUSE=wheelhouse` (or
 `make lab WHEELHOUSE=...`) from a copy of the repository, which runs pip with ``--no-index
---find-links``. It holds what `make env` installs: torch (first, alone, as the Makefile does), pip,
+--find-links``. It holds what `make env` and `make site` install: torch (first, alone, as the Makefile does), pip,
 hatchling and editables, coursekit's own wheel built from this checkout, and every dependency of
-``coursekit[lab,test,browser]`` at the versions pinned in requirements/constraints.txt.
+``coursekit[lab,test,browser,site]`` at the versions pinned in requirements/constraints.txt.
 
 pip downloads wheels for the operating system, CPU and Python version of the machine that runs
 this script: build the folder on a machine like the laptops it will install. On Linux, PyPI's
@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CONSTRAINTS = ROOT / "requirements" / "constraints.txt"
 # What the Makefile's env target installs: torch alone first, then the build tools, then the course.
 TOOLS = ("pip", "hatchling", "editables")
-EXTRAS = ("lab", "test", "browser")
+EXTRAS = ("lab", "test", "browser", "site")  # site: `make site` and its browser test
 
 
 def _pip(*args: str) -> None:
