@@ -30,12 +30,17 @@ __all__ = [
     "char_data",
     "measured_challenges",
     "scaling_run",
+    "scaling_sweep",
 ]
 
 MEASURED = Path(__file__).with_name("challenges_measured.json")
 #: two canaries per repetition count, two never planted (the control).
 CANARY_REPEATS = (0, 0, 1, 1, 4, 4, 16, 16, 64, 64)
 CANARY_NAMES = ("ada", "ben", "cleo", "dov", "eli", "fay", "gus", "hana", "ivo", "jun")
+#: never-planted names, each with a random code: the empirical chance level of exposure.
+CONTROL_NAMES = tuple(
+    a + b for a in ("ka", "lo", "mi", "nu", "ro") for b in ("b", "d", "m", "n", "r", "t", "v", "z")
+)
 
 
 @dataclass(frozen=True)
@@ -141,6 +146,69 @@ def scaling_run(
         "points": points,
         "flops_per_step": per_step,
         "num_parameters": model.num_parameters(),
+        "train_chars": len(text),
+    }
+
+
+def scaling_sweep(
+    settings: RunSettings,
+    compute: float,
+    lrs: tuple[float, ...],
+    evals: int = 8,
+    select_at: int = 6,
+    train_chars: int = 2_000_000,
+) -> dict[str, Any]:
+    """:func:`scaling_run` with the learning rate tuned: every rate in ``lrs`` trains to the
+    ``select_at``-th of the ``evals`` points, and the one with the lowest validation loss there
+    goes on to the full ``compute`` (the rate is constant after warm-up, so the shorter runs are
+    exactly the first part of a full one). Returns the chosen run, plus ``lr_grid``: each rate's
+    points up to the selection."""
+    tok, text, valid = char_data(train_chars)
+    ids, valid_ids = torch.tensor(tok.encode(text)), torch.tensor(tok.encode(valid))
+    states = []
+    for lr in lrs:
+        s = RunSettings(**{**asdict(settings), "lr": lr})
+        torch.manual_seed(s.seed)
+        config = s.gpt_config(tok.vocab_size)
+        model = GPT(config)
+        generator = torch.Generator().manual_seed(s.seed)
+        states.append(
+            {
+                "settings": s,
+                "model": model,
+                "batches": _windows(ids, s, generator),
+                "opt": _optimizer(model, s),
+                "points": [],
+                "done": 0,
+            }
+        )
+    per_step = (
+        gpt_flops_per_token(states[0]["model"].config) * settings.batch_size * settings.seq_len
+    )
+    steps = max(evals, int(compute // per_step))
+    marks = sorted({max(1, round(steps ** ((i + 1) / evals))) for i in range(evals)})
+    valid_batches = _fixed(valid_ids, settings, 8)
+
+    def advance(state, upto):
+        for mark in upto:
+            _train(state["model"], state["batches"], mark - state["done"], *state["opt"])
+            state["done"] = mark
+            loss = float(evaluate(state["model"], valid_batches))
+            state["points"].append({"steps": mark, "flops": mark * per_step, "valid_loss": loss})
+
+    for state in states:
+        advance(state, marks[:select_at])
+    chosen = min(states, key=lambda st: st["points"][-1]["valid_loss"])
+    grid = {str(st["settings"].lr): [dict(p) for p in st["points"]] for st in states}
+    advance(chosen, marks[select_at:])
+    return {
+        "settings": asdict(chosen["settings"]),
+        "points": chosen["points"],
+        "flops_per_step": per_step,
+        "num_parameters": chosen["model"].num_parameters(),
+        "train_chars": len(text),
+        "lr_grid": grid,
+        "selected_at_steps": marks[select_at - 1],
     }
 
 
@@ -155,9 +223,10 @@ def canary_run(
     """Plant :data:`CANARY_REPEATS` canaries into ``train_chars`` of Shakespeare, train for
     ``epochs`` passes (in tokens) over the text, and return each canary's exposure, rank and
     greedy completion. ``dedup`` keeps one copy of every repeated line (the mitigation)."""
-    tok, text, _ = char_data(train_chars)
+    tok, text, valid_text = char_data(train_chars)
     canaries = make_canaries(CANARY_NAMES, CANARY_REPEATS, digits=digits, seed=canary_seed)
     lines = plant(text.split("\n"), canaries, seed=canary_seed)
+    planted_chars = len("\n".join(lines))
     if dedup:
         seen: set[str] = set()
         lines = [x for x in lines if x.strip() == "" or not (x in seen or seen.add(x))]
@@ -168,14 +237,22 @@ def canary_run(
     steps = max(1, round(epochs * len(ids) / (settings.batch_size * settings.seq_len)))
     generator = torch.Generator().manual_seed(settings.seed)
     history = _train(model, _windows(ids, settings, generator), steps, *_optimizer(model, settings))
+    valid_ids = torch.tensor(tok.encode(valid_text))
+    valid_loss = float(evaluate(model, _fixed(valid_ids, settings, 8)))
+    controls = make_canaries(CONTROL_NAMES, [0] * len(CONTROL_NAMES), digits=digits, seed=1000)
     return {
         "settings": asdict(settings),
         "epochs": epochs,
         "dedup": dedup,
         "steps": steps,
         "train_chars": len(planted),
+        "planted_chars": planted_chars,
         "final_loss": float(history.train_loss[-1]),
-        "canaries": [_probe(model, tok, c, digits) for c in canaries],
+        "valid_loss": valid_loss,
+        "canaries": [
+            {**_probe(model, tok, c, digits), "copies": lines.count(c.text)} for c in canaries
+        ],
+        "controls": [_probe(model, tok, c, digits) for c in controls],
     }
 
 
@@ -186,8 +263,12 @@ def _probe(model: GPT, tok: CharTokenizer, canary: Canary, digits: int) -> dict[
     greedy = tok.decode(
         generate(model, prompt, digits, temperature=0.0)[0, prompt.size(1) :].tolist()
     )
+    others = scores.clone()
+    others[true] = -float("inf")
     return {
         **asdict(canary),
+        "log_prob": float(scores[true]),
+        "margin": float(scores[true] - others.max()),
         "exposure": exposure(scores, true),
         "rank": rank_of(scores, true),
         "candidates": len(scores),

@@ -11,7 +11,11 @@ the test statistic is ``S = sum_x s(x) - sum_y s(y)``, and the effect size is Co
     d = (mean_x s(x) - mean_y s(y)) / std_{w in X u Y} s(w)   (sample standard deviation).
 
 The p-value is one-sided: the share of equal-size re-partitions of ``X u Y`` whose statistic is at
-least the observed one (every partition when there are few, else ``permutations`` random ones).
+least the observed one (every partition when there are few, else ``permutations`` random ones,
+counted as ``(k + 1) / (n + 1)`` so that the observed split is one of them and p is never 0).
+The smallest p a test can reach is ``1 / C(n_X + n_Y, n_X)`` exact, ``1 / (permutations + 1)``
+sampled. ``p_two_sided`` doubles the smaller tail (at most 1): the test for an association in
+either direction.
 """
 
 from __future__ import annotations
@@ -29,7 +33,8 @@ __all__ = ["WEATResult", "association", "present_words", "weat", "weat_effect_si
 
 @dataclass(frozen=True)
 class WEATResult:
-    """Effect size ``d``, one-sided permutation ``p_value``, the words used and those missing."""
+    """Effect size ``d``, one-sided permutation ``p_value`` (and ``p_two_sided``), the words used
+    and those missing."""
 
     effect_size: float
     p_value: float
@@ -37,6 +42,7 @@ class WEATResult:
     permutations: int
     used: tuple[tuple[str, ...], ...]
     missing: tuple[tuple[str, ...], ...]
+    p_two_sided: float = float("nan")
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -91,7 +97,8 @@ def weat(
     s = association(np.stack(px + py), np.stack(pa), np.stack(pb))
     n, total = len(px), s.sum()
     observed = 2 * s[:n].sum() - total  # sum_x s - sum_y s
-    if math.comb(len(s), n) <= permutations:
+    exact = math.comb(len(s), n) <= permutations
+    if exact:
         splits = (list(c) for c in itertools.combinations(range(len(s)), n))
         stats = np.array([2 * s[c].sum() - total for c in splits])
     else:
@@ -99,6 +106,10 @@ def weat(
         stats = np.array(
             [2 * s[rng.permutation(len(s))[:n]].sum() - total for _ in range(permutations)]
         )
-    p = float(((stats >= observed - 1e-12).sum()) / len(stats))
+    extra = 0 if exact else 1  # a sampled test counts the observed split as one of its own
+    upper = float(((stats >= observed - 1e-12).sum() + extra) / (len(stats) + extra))
+    lower = float(((stats <= observed + 1e-12).sum() + extra) / (len(stats) + extra))
     used, missing = tuple(map(tuple, used)), tuple(map(tuple, missing))
-    return WEATResult(effect, p, float(observed), len(stats), used, missing)
+    return WEATResult(
+        effect, upper, float(observed), len(stats), used, missing, min(1.0, 2 * min(upper, lower))
+    )

@@ -86,6 +86,12 @@ def test_weat_permutation_p_value_and_missing_words():
         vectors, index, ["x1", "x2", "x3"], ["y1", "y2", "y3"], ["a"], ["b"], permutations=10
     )
     assert sampled.permutations == 10
+    # a sampled test counts the observed split among its own: p = (k + 1) / (n + 1), never 0
+    assert (
+        sampled.p_value * 11 == pytest.approx(round(sampled.p_value * 11)) and sampled.p_value > 0
+    )
+    # two-sided: twice the smaller tail; the flipped test has the same two-sided p
+    assert math.isclose(r.p_two_sided, 2 / 20) and math.isclose(flipped.p_two_sided, 2 / 20)
 
 
 def test_exposure_on_a_constructed_ranking():
@@ -114,6 +120,22 @@ def test_candidate_log_probs_enumerate_every_secret():
         assert math.isclose(float(scores[int(secret)]), direct, rel_tol=1e-5)
     with pytest.raises(ValueError, match="digits"):
         candidate_log_probs(model, encode, "ab ", 0)
+
+
+def test_scaling_sweep_continues_the_best_rate_exactly():
+    """The chosen rate's run equals scaling_run at that rate: the short runs are its prefix."""
+    from coursekit.challenges import RunSettings, scaling_run, scaling_sweep
+
+    torch.set_num_threads(1)
+    settings = RunSettings(embed_dim=8, num_heads=2, num_layers=1, batch_size=4, seq_len=16)
+    sweep = scaling_sweep(settings, 3e8, (1e-3, 1e-2), evals=4, select_at=2, train_chars=20_000)
+    assert set(sweep["lr_grid"]) == {"0.001", "0.01"} and len(sweep["points"]) == 4
+    chosen = min(sweep["lr_grid"], key=lambda k: sweep["lr_grid"][k][-1]["valid_loss"])
+    assert sweep["settings"]["lr"] == float(chosen)
+    alone = scaling_run(RunSettings(**sweep["settings"]), 3e8, evals=4, train_chars=20_000)
+    assert [p["valid_loss"] for p in alone["points"]] == pytest.approx(
+        [p["valid_loss"] for p in sweep["points"]], abs=1e-5
+    )
 
 
 def test_canaries_are_planted_as_often_as_asked():

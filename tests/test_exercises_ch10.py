@@ -49,9 +49,7 @@ def test_flops_mistakes_are_named():
         "forward pass only": lambda V, C, L, T: flops_per_token(V, C, L, T) / 3,
         "left out attention": lambda V, C, L, T: flops_per_token(V, C, L, T) - 12 * L * T * C,
         "left out the output layer": lambda V, C, L, T: flops_per_token(V, C, L, T) - 6 * C * V,
-        "attention term is 12 L T C": lambda V, C, L, T: (
-            flops_per_token(V, C, L, T) - 6 * L * T * C
-        ),
+        "causal half of the scores": lambda V, C, L, T: flops_per_token(V, C, L, T) - 6 * L * T * C,
     }
     for expected, answer in answers.items():
         result = ch10.check_flops_per_token(answer)

@@ -54,8 +54,9 @@ def check_flops_per_token(flops_per_token: Callable[..., float]) -> ExerciseResu
                 ),
                 (
                     6 * (12 * layers * c * c + c * v) + 6 * attention,
-                    "the attention term is 12 L T C: "
-                    "QK^T and AV are 2 T C each per layer forward, times 3 for training.",
+                    "Kaplan et al. count the causal half of the scores (6 L T C in training); "
+                    "this exercise counts the dense kernel's work, every one of the T x T "
+                    "scores: 12 L T C.",
                 ),
             ]
             for wrong, message in mistakes:
@@ -95,8 +96,8 @@ def check_effect_size(effect_size: Callable[..., float]) -> ExerciseResult:
             mistakes = [
                 (
                     diff / both.std(),
-                    "you used the population standard deviation (ddof=0); WEAT "
-                    "divides by the sample standard deviation (ddof=1).",
+                    "you used the population standard deviation (ddof=0); this "
+                    "exercise uses the sample standard deviation (ddof=1).",
                 ),
                 (
                     diff / sx.std(ddof=1),
