@@ -16,8 +16,8 @@ def lenient(monkeypatch):
 
 
 # --- reference solutions (the notebook holds the same) -------------------------------------------
-def relative_change(before, after):
-    return ((after - before).norm() / before.norm()).item()
+def relative_change(before, after, scale=None):
+    return ((after - before).norm() / (before if scale is None else scale).norm()).item()
 
 
 def to_patches(images, size):
@@ -41,8 +41,9 @@ def test_other_correct_answers_pass():
     def unfold(images, size):
         return images.unfold(1, size, size).unfold(2, size, size).flatten(3).flatten(1, 2)
 
-    def by_sums(before, after):
-        return float(((after - before) ** 2).sum().sqrt() / (before**2).sum().sqrt())
+    def by_sums(before, after, scale=None):
+        ref = before if scale is None else scale
+        return float(((after - before) ** 2).sum().sqrt() / (ref**2).sum().sqrt())
 
     assert ch11.check_patches(unfold).passed
     assert ch11.check_relative_change(by_sums).passed
@@ -65,6 +66,11 @@ def test_relative_change_mistakes_are_named():
         return (after.norm() / before.norm()).item()
 
     assert "changed its inputs" in ch11.check_relative_change(in_place).message
+
+    def ignores_scale(before, after, scale=None):
+        return ((after - before).norm() / before.norm()).item()
+
+    assert "divide by ||scale||" in ch11.check_relative_change(ignores_scale).message
 
 
 def test_patch_mistakes_are_named():

@@ -20,8 +20,10 @@ __all__ = ["check_marked_terms", "check_patches", "check_relative_change"]
 
 
 def check_relative_change(relative_change: Callable[..., float]) -> ExerciseResult:
-    """``relative_change(before, after) -> float``: ``||after - before||_F / ||before||_F``, how
-    far a weight matrix moved, on the scale of where it started."""
+    """``relative_change(before, after, scale=None) -> float``: ``||after - before||_F /
+    ||scale||_F``, how far a weight matrix moved, on the scale of ``scale`` (where it started,
+    ``before``, unless given: section 1 passes the pretrained weights for both stages, as
+    chapter 09's ``relative_change`` does)."""
     with Exercise("11.1 how far a weight moved") as ex:
         g = torch.Generator().manual_seed(11)
         for shape in ((6, 4), (3, 5, 2)):
@@ -48,7 +50,7 @@ def check_relative_change(relative_change: Callable[..., float]) -> ExerciseResu
                 ),
                 (
                     float(d / na),
-                    "you divided by ||after||; the scale is where it started, ||before||.",
+                    "you divided by ||after||; the scale is ||before|| unless scale is given.",
                 ),
                 (float(d), "you forgot to divide by ||before||: the change should be relative."),
                 (
@@ -72,6 +74,15 @@ def check_relative_change(relative_change: Callable[..., float]) -> ExerciseResu
             ex.check_close(value, expected, f"relative_change for a {shape} weight")
         same = ex.call(relative_change, before, before.clone())
         ex.check_close(float(same), 0.0, "a weight that did not move has changed by 0")
+        scale = 3.0 * torch.randn(before.shape, generator=g, dtype=torch.float64)
+        scaled = float(ex.call(relative_change, before, after, scale=scale))
+        if abs(scaled - float((after - before).norm() / before.norm())) < 1e-9:
+            ex.fail("with scale given, divide by ||scale||, not ||before||.")
+        ex.check_close(
+            scaled,
+            float((after - before).norm() / scale.norm()),
+            "relative_change(before, after, scale=W): ||after - before|| / ||W||",
+        )
     return ex.result
 
 

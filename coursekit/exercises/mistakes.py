@@ -742,6 +742,11 @@ MISTAKES: tuple[Mistake, ...] = (
         "divided by ||after||",
         lambda b, a: ((a - b).norm() / a.norm()).item(),
     ),
+    _m(
+        "ch11.check_relative_change",
+        "the scale argument ignored",
+        lambda b, a, scale=None: ((a - b).norm() / b.norm()).item(),
+    ),
     _m("ch11.check_relative_change", "not divided at all", lambda b, a: (a - b).norm().item()),
     _m(
         "ch11.check_patches",
