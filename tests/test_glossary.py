@@ -163,17 +163,12 @@ def _first_use(term: Term) -> tuple[str, int, int, bool] | None:
 ORDINARY_WORDS = {"key", "value", "query", "mask", "gate", "decoding", "static", "analogy",
                   "smoothing", "extraction", "exposure", "rank", "frozen", "batch", "attention",
                   "token", "temperature", "encoder", "decoder"}  # fmt: skip
-# Pending marks in chapter 10 (another helper is rewriting it; the lead marks these).
-PENDING_IN_CHAPTER_10 = {"compute cost", "privacy", "model FLOPs utilisation", "Word Embedding Association Test",
-                        "rank", "FLOPs"}  # fmt: skip
 
 
 @pytest.mark.parametrize("term", TERMS, ids=lambda t: t.english)
 def test_every_entry_is_marked_at_its_first_use_in_its_own_chapter(term):
     if term.chapter == "11":
         return  # chapter 11 marks its own terms; its table would match every entry
-    if term.english in PENDING_IN_CHAPTER_10:
-        pytest.xfail("pending marks in chapter 10")
     marks = [(number, en) for number, en, _ in _marks() if lookup(en) == term]
     assert any(number == term.chapter for number, _ in marks), (
         f"{term.english!r} is never marked as **{term.english}** ({term.chinese}) "
