@@ -151,13 +151,15 @@ notebooks: $(STAMP)
 
 # After `make notebooks` (or `make notebooks-test`): each chapter's measured run time and peak
 # memory from the run log into coursekit/syllabus_measured.json, then the chapters' header lines,
-# the README's table, chapter 00 (which shows the table) and docs/teaching.md regenerated from it.
+# the README's table, chapter 00 (which shows the table), the results chapter 11 quotes from 07 and
+# 09 (coursekit/chapter_outputs.json) and docs/teaching.md regenerated.
 syllabus: $(STAMP)
 	$(BIN)/python -m coursekit syllabus --from-log $(RUN_LOG)
 	$(BIN)/python -m coursekit headers --fix chapters
 	$(BIN)/python scripts/update_readme.py
 	$(TEST_ENV) COURSEKIT_NUM_THREADS=$(NOTEBOOK_THREADS) $(BIN)/python -m coursekit execute \
 		--run-log '' chapters/00_setup.ipynb
+	$(BIN)/python -m coursekit.evidence
 	$(BIN)/python -m coursekit teaching --out docs/teaching.md
 
 badges: $(STAMP)
