@@ -22,7 +22,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
 
 import _offline
-
 import wheelhouse
 
 # Already in the laptop's environment (lent): pip, and the large and compiled packages.
