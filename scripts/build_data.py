@@ -54,6 +54,12 @@ BUILDERS: dict[str, list[str]] = {
         "course_gpt_tokenizer",
         "course_gpt_card",
     ],
+    # Trains for about 17 min (python -m coursekit.translator), or ships $COURSEKIT_TRANSLATOR's.
+    "kjv_web_translator": [
+        "kjv_web_translator_weights",
+        "kjv_web_translator_config",
+        "kjv_web_translator_card",
+    ],
 }
 
 
