@@ -13,6 +13,7 @@ import torch
 from coursekit.translation import SubstitutionBaseline, copy_baseline, score, translate
 from coursekit.translator import (
     FORMAT,
+    RECIPES_TRIED,
     TranslatorRecipe,
     export_translator,
     load_translator,
@@ -132,3 +133,13 @@ def test_bundled_translator_beats_both_baselines(bundled):
             score(copy_baseline(src), ref)["BLEU"], score(table.translate(src), ref)["BLEU"]
         )
         assert bundled.results[split]["BLEU"] > best_baseline, split
+
+
+def test_the_default_recipe_is_the_best_tried_on_validation(bundled):
+    best = max(RECIPES_TRIED, key=lambda r: r["valid_BLEU"])
+    recipe = TranslatorRecipe()
+    for field in ("dropout", "embed_dim", "hidden_size", "lr", "steps"):
+        assert getattr(recipe, field) == best[field], field
+    assert bundled.recipe == recipe
+    assert round(bundled.results["valid"]["BLEU"], 1) == best["valid_BLEU"]
+    assert round(bundled.results["test"]["BLEU"], 1) == best["test_BLEU"]
