@@ -19,6 +19,7 @@ import_torch()
 
 from coursekit.device import (  # noqa: E402
     autocast,
+    budget,
     configure_threads,
     get_device,
     seed_everything,
@@ -34,6 +35,7 @@ __all__ = [
     "RunReport",
     "__version__",
     "autocast",
+    "budget",
     "configure_threads",
     "doctor",
     "get_device",

@@ -11,6 +11,8 @@ Environment variables (all optional):
   after CPU affinity and the cgroup quota, shared among ``torchrun``'s processes on this machine,
   at most 8; 1 when ``COURSEKIT_SHARED=1``).
 - ``COURSEKIT_SHARED=1``: many kernels share this server's cores: see :mod:`coursekit._compat`.
+- ``COURSEKIT_PRESET``: ``auto`` (default: ``large`` on a CUDA GPU, ``small`` elsewhere),
+  ``small`` or ``large``: which training budget a chapter picks with :func:`budget`.
 """
 
 from __future__ import annotations
@@ -35,21 +37,26 @@ from coursekit._compat import (
 
 __all__ = [
     "DEVICE_ENV",
+    "PRESET_ENV",
     "SHARED_ENV",
     "THREADS_ENV",
     "autocast",
     "available_cores",
+    "budget",
     "cgroup_cpu_limit",
     "configure_threads",
     "get_device",
     "local_rank",
     "openmp_waiting",
+    "preset",
     "seed_everything",
     "setup",
     "started_at",
 ]
 
 DEVICE_ENV = "COURSEKIT_DEVICE"
+PRESET_ENV = "COURSEKIT_PRESET"
+PRESETS = ("auto", "small", "large")
 
 # Set by setup(); run_report() measures the chapter's wall time from here.
 _started_at: float | None = None
@@ -251,6 +258,71 @@ def setup(
             f"CPU threads: {n} | seed: {seed}"
         )
     return chosen
+
+
+def preset(device: torch.device | str | None = None) -> str:
+    """The training budget this machine gets: ``"large"`` on a CUDA GPU, ``"small"`` elsewhere.
+
+    ``$COURSEKIT_PRESET`` (``small`` or ``large``) overrides it: ``large`` on a CPU runs a chapter
+    with its GPU budget (slower, but the same code path as on the GPU), ``small`` on a GPU keeps
+    the CPU's. Apple's MPS gets ``small``: for models this size it is not reliably faster than
+    the CPU.
+
+    Args:
+        device: the chapter's device; ``None`` asks :func:`get_device`.
+
+    Raises:
+        EnvironmentProblem: for a value of ``$COURSEKIT_PRESET`` other than auto, small, large.
+    """
+    raw = os.environ.get(PRESET_ENV, "auto").strip().lower() or "auto"
+    if raw not in PRESETS:
+        raise EnvironmentProblem(
+            f"${PRESET_ENV}={os.environ[PRESET_ENV]!r} is not a preset. Use one of: "
+            f"{', '.join(PRESETS)} (auto: large on a CUDA GPU, small elsewhere), or unset it."
+        )
+    if raw != "auto":
+        return raw
+    device = torch.device(device) if device is not None else get_device()
+    return "large" if device.type == "cuda" else "small"
+
+
+def budget(small, large, what: str | None = None, device: torch.device | str | None = None):
+    """A chapter's budget for this machine: ``small`` on a CPU, ``large`` on a CUDA GPU.
+
+    The same chapter, run on a GPU, trains longer (or larger) by itself; with ``what`` it says
+    so in one printed line, which names both values, so the stored outputs (from a CPU) and a
+    GPU run can be told apart. :func:`preset` decides, ``$COURSEKIT_PRESET`` overrides.
+
+    Args:
+        small: the value for the small preset (what the stored outputs ran with).
+        large: the value for the large preset; the same type as ``small``.
+        what: what the value counts, e.g. ``"training steps"``; ``None`` prints nothing.
+        device: the chapter's device; ``None`` asks :func:`get_device`.
+
+    >>> import os; os.environ["COURSEKIT_PRESET"] = "small"
+    >>> budget(1000, 3000)
+    1000
+    >>> del os.environ["COURSEKIT_PRESET"]
+    """
+    if type(small) is not type(large):
+        raise TypeError(
+            f"budget(small, large) takes two values of one type, got {type(small).__name__} "
+            f"and {type(large).__name__}: pass e.g. budget(1000, 3000)."
+        )
+    chosen = preset(device)
+    value = large if chosen == "large" else small
+    if what is not None:
+        show = (lambda v: f"{v:,}") if isinstance(small, int) else str
+        why = (
+            f"${PRESET_ENV}={os.environ[PRESET_ENV].strip()}"
+            if os.environ.get(PRESET_ENV, "auto").strip().lower() not in ("", "auto")
+            else ("a CUDA GPU here" if chosen == "large" else "no CUDA GPU here")
+        )
+        print(
+            f"{what}: {show(value)} (the {chosen} preset: {why}; "
+            f"small {show(small)}, large {show(large)})"
+        )
+    return value
 
 
 def started_at() -> float | None:

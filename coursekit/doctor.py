@@ -5,6 +5,7 @@ Chapter 00 shows the report; a learner whose chapter misbehaves runs it first.
 
 from __future__ import annotations
 
+import os
 import platform
 import sys
 from dataclasses import dataclass, field
@@ -104,6 +105,34 @@ def _device_check() -> Check:
     return Check("device", True, detail)
 
 
+def _preset_check() -> Check:
+    """Which training budget the chapters pick here (coursekit.budget)."""
+    from coursekit.device import PRESET_ENV, preset
+
+    try:
+        device = get_device()
+    except EnvironmentProblem:  # the device check reports it
+        device = torch.device("cpu")
+    try:
+        chosen = preset(device)
+    except EnvironmentProblem as exc:
+        return Check("preset", False, "not usable", str(exc))
+    override = os.environ.get(PRESET_ENV, "auto").strip().lower() not in ("", "auto")
+    why = (
+        f"from ${PRESET_ENV}"
+        if override
+        else ("a CUDA GPU" if chosen == "large" else "no CUDA GPU")
+    )
+    means = (
+        "chapters train longer by themselves and print how much"
+        if chosen == "large"
+        else "the budgets the stored outputs ran with"
+    )
+    return Check(
+        "preset", True, f"{chosen} ({why}: {means}; set ${PRESET_ENV}=small or large to change)"
+    )
+
+
 def _precision_check() -> Check:
     """Which precision training uses here, and whether this CPU could do bf16 in hardware."""
     from coursekit.device import cpu_bf16_support
@@ -200,6 +229,7 @@ def doctor(verbose: bool = True) -> DoctorReport:
         )
     )
     report.checks.append(_precision_check())
+    report.checks.append(_preset_check())
     report.checks.extend(_data_checks())
     if verbose:
         print(report)

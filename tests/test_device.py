@@ -212,3 +212,61 @@ def test_bf16_on_a_cpu_with_the_hardware_trains_under_cpu_autocast(monkeypatch):
         train(model, lambda i: torch.ones(2, 3), optimizer=opt, loss_fn=loss, steps=2,
               precision=precision, progress=False, live_plot=False)  # fmt: skip
         assert seen == [expected, expected]
+
+
+def test_preset_is_large_on_a_cuda_gpu_and_small_elsewhere(monkeypatch):
+    from coursekit.device import PRESET_ENV, preset
+
+    monkeypatch.delenv(PRESET_ENV, raising=False)
+    assert preset("cpu") == "small"
+    assert preset("mps") == "small"
+    assert preset(torch.device("cuda", 0)) == "large"
+    monkeypatch.setenv(PRESET_ENV, " Large ")
+    assert preset("cpu") == "large"
+    monkeypatch.setenv(PRESET_ENV, "small")
+    assert preset("cuda") == "small"
+    monkeypatch.setenv(PRESET_ENV, "")
+    assert preset("cpu") == "small"  # empty means auto
+
+
+def test_preset_from_the_environment_is_checked_in_words(monkeypatch):
+    from coursekit.device import PRESET_ENV, preset
+
+    monkeypatch.setenv(PRESET_ENV, "huge")
+    with pytest.raises(EnvironmentProblem, match=r"COURSEKIT_PRESET='huge' is not a preset.*small"):
+        preset("cpu")
+    report = coursekit.doctor(verbose=False)
+    check = next(c for c in report.checks if c.name == "preset")
+    assert not check.ok and "huge" in check.fix
+
+
+def test_budget_picks_by_preset_and_says_which(capsys, monkeypatch):
+    from coursekit.device import PRESET_ENV
+
+    monkeypatch.delenv(PRESET_ENV, raising=False)
+    assert coursekit.budget(1000, 3000, device="cpu") == 1000
+    assert capsys.readouterr().out == ""  # without `what`, silent
+    assert coursekit.budget(1000, 3000, "training steps", device="cpu") == 1000
+    out = capsys.readouterr().out
+    assert out == (
+        "training steps: 1,000 (the small preset: no CUDA GPU here; small 1,000, large 3,000)\n"
+    )
+    assert coursekit.budget(1000, 3000, "training steps", device="cuda") == 3000
+    assert "3,000 (the large preset: a CUDA GPU here" in capsys.readouterr().out
+    monkeypatch.setenv(PRESET_ENV, "large")
+    assert coursekit.budget((64, 128), (128, 256), "widths", device="cpu") == (128, 256)
+    assert "(128, 256) (the large preset: $COURSEKIT_PRESET=large" in capsys.readouterr().out
+    with pytest.raises(TypeError, match="two values of one type"):
+        coursekit.budget(1000, 3000.0)
+
+
+def test_the_doctor_reports_the_preset(monkeypatch):
+    from coursekit.device import PRESET_ENV
+
+    monkeypatch.setenv(PRESET_ENV, "large")
+    report = coursekit.doctor(verbose=False)
+    check = next(c for c in report.checks if c.name == "preset")
+    assert check.ok and check.found.startswith("large (from $COURSEKIT_PRESET: chapters train")
+    monkeypatch.delenv(PRESET_ENV)
+    check = next(c for c in coursekit.doctor(verbose=False).checks if c.name == "preset")
+    assert check.found.startswith("small (no CUDA GPU: the budgets the stored outputs ran with")
