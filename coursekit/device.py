@@ -260,6 +260,11 @@ def setup(
     return chosen
 
 
+def _preset_from_env() -> str:
+    """``$COURSEKIT_PRESET``, lower-cased; ``"auto"`` when unset or empty."""
+    return os.environ.get(PRESET_ENV, "auto").strip().lower() or "auto"
+
+
 def preset(device: torch.device | str | None = None) -> str:
     """The training budget this machine gets: ``"large"`` on a CUDA GPU, ``"small"`` elsewhere.
 
@@ -274,7 +279,7 @@ def preset(device: torch.device | str | None = None) -> str:
     Raises:
         EnvironmentProblem: for a value of ``$COURSEKIT_PRESET`` other than auto, small, large.
     """
-    raw = os.environ.get(PRESET_ENV, "auto").strip().lower() or "auto"
+    raw = _preset_from_env()
     if raw not in PRESETS:
         raise EnvironmentProblem(
             f"${PRESET_ENV}={os.environ[PRESET_ENV]!r} is not a preset. Use one of: "
@@ -315,7 +320,7 @@ def budget(small, large, what: str | None = None, device: torch.device | str | N
         show = (lambda v: f"{v:,}") if isinstance(small, int) else str
         why = (
             f"${PRESET_ENV}={os.environ[PRESET_ENV].strip()}"
-            if os.environ.get(PRESET_ENV, "auto").strip().lower() not in ("", "auto")
+            if _preset_from_env() != "auto"
             else ("a CUDA GPU here" if chosen == "large" else "no CUDA GPU here")
         )
         print(

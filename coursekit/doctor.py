@@ -5,7 +5,6 @@ Chapter 00 shows the report; a learner whose chapter misbehaves runs it first.
 
 from __future__ import annotations
 
-import os
 import platform
 import sys
 from dataclasses import dataclass, field
@@ -107,7 +106,7 @@ def _device_check() -> Check:
 
 def _preset_check() -> Check:
     """Which training budget the chapters pick here (coursekit.budget)."""
-    from coursekit.device import PRESET_ENV, preset
+    from coursekit.device import PRESET_ENV, _preset_from_env, preset
 
     try:
         device = get_device()
@@ -117,7 +116,7 @@ def _preset_check() -> Check:
         chosen = preset(device)
     except EnvironmentProblem as exc:
         return Check("preset", False, "not usable", str(exc))
-    override = os.environ.get(PRESET_ENV, "auto").strip().lower() not in ("", "auto")
+    override = _preset_from_env() != "auto"
     why = (
         f"from ${PRESET_ENV}"
         if override
