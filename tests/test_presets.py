@@ -52,8 +52,6 @@ def test_a_scaled_chapter_prints_its_budget_and_its_prose_names_both(stem):
     for call in calls:
         small, large, what, *_ = (part.strip() for part in call.split(","))
         assert what.startswith('"'), f"{stem}: budget({call}) must say what it counts"
-        if small == "600":  # chapter 03's poems: the prose speaks of the small preset only
-            continue
         for value in (small, large):
             assert f"{int(value):,}" in prose, f"{stem}: the text never gives the budget {value}"
     assert "GPU" in prose
@@ -65,3 +63,11 @@ def test_a_chapter_that_keeps_its_budget_says_so(stem):
     sentences = re.split(r"(?<=[.!?])\s+", prose)
     said = [s for s in sentences if "GPU" in s and re.search(r"\bkeeps?\b|\bthe same\b", s)]
     assert said, f"{stem}: say that (and why) the budget stays the same on a GPU"
+
+
+def test_make_large_preset_test_runs_exactly_the_chapters_that_scale():
+    makefile = (CHAPTERS.parent / "Makefile").read_text(encoding="utf-8")
+    listed = re.search(r"^PRESET_CHAPTERS := (.*)$", makefile, re.MULTILINE)
+    assert listed, "the Makefile lost PRESET_CHAPTERS (make large-preset-test)"
+    assert {Path(p).stem for p in listed.group(1).split()} == SCALED
+    assert re.search(r"^large-preset-test:.*\n(\t.*\n)*\t.*COURSEKIT_PRESET=large", makefile, re.M)
