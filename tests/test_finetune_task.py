@@ -144,6 +144,21 @@ def test_a_run_leaves_the_pretrained_model_alone_and_learns():
         build_classifier(gpt, 3, "adapters")
 
 
+def test_a_run_passes_its_precision_to_the_loop(monkeypatch):
+    gpt, tiny = _tiny_gpt(), _tiny_task()
+    model = build_classifier(gpt, 3, "full", seed=0)
+    seen = []
+    real_train = runs.train
+    monkeypatch.setattr(
+        runs, "train", lambda *a, **k: seen.append(k["precision"]) or real_train(*a, **k)
+    )
+    fp32 = finetune(model, tiny, tiny.train, "full", lr=3e-3, steps=2, precision="fp32")
+    finetune(model, tiny, tiny.train, "full", lr=3e-3, steps=2)
+    assert seen == ["fp32", "auto"] and len(fp32.train_loss) == 2
+    with pytest.raises(ValueError, match="precision must be one of"):
+        finetune(model, tiny, tiny.train, "full", lr=3e-3, steps=2, precision="fp16")
+
+
 def test_the_measured_curve_is_complete_or_named_broken(tmp_path, monkeypatch):
     data = measured_finetuning()
     sides = {(p["labels"], p["side"]) for p in data["curve"]}

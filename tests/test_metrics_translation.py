@@ -9,7 +9,7 @@ import pickle
 import pytest
 import sacrebleu
 
-from coursekit.metrics import TranslationScore, bleu, chrf
+from coursekit.metrics import TranslationScore, bleu, chrf, paired_bootstrap
 
 HYPS = [
     "the cat sat on the mat",
@@ -86,3 +86,60 @@ def test_input_that_cannot_be_scored_is_refused_clearly():
         bleu(HYPS[:2], [["a", "b"], ["c"]])
     with pytest.raises(ValueError, match=r"tokenize must be one of .*'13a'.*got 'spm'"):
         bleu(HYPS, REFS, tokenize="spm")
+
+
+def _resampled_margin(hyps_a, hyps_b, refs, rows, corpus):
+    pick = [int(r) for r in rows]
+    return (
+        corpus([hyps_a[i] for i in pick], [[refs[i] for i in pick]]).score
+        - corpus([hyps_b[i] for i in pick], [[refs[i] for i in pick]]).score
+    )
+
+
+@pytest.mark.parametrize("metric", ["BLEU", "chrF"])
+def test_paired_bootstrap_is_sacrebleu_rescoring_each_resample(metric):
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    words = [
+        "the",
+        "a",
+        "cat",
+        "dog",
+        "sat",
+        "ran",
+        "on",
+        "over",
+        "mat",
+        "hill",
+        "lord",
+        "said",
+        "unto",
+        "moses",
+    ]
+    refs = [" ".join(rng.choice(words, rng.integers(3, 9))) for _ in range(40)]
+    # system a copies most references, system b scrambles more of them
+    hyps_a = [r if rng.random() < 0.7 else " ".join(rng.choice(words, 5)) for r in refs]
+    hyps_b = [r if rng.random() < 0.4 else " ".join(rng.choice(words, 5)) for r in refs]
+    corpus = sacrebleu.corpus_bleu if metric == "BLEU" else sacrebleu.corpus_chrf
+    samples, seed = 200, 5
+    index = np.random.default_rng(seed).integers(0, len(refs), (samples, len(refs)))
+    diffs = [_resampled_margin(hyps_a, hyps_b, refs, rows, corpus) for rows in index]
+    expected = np.percentile(diffs, [2.5, 97.5])
+    low, high = paired_bootstrap(hyps_a, hyps_b, refs, metric, samples=samples, seed=seed)
+    assert (low, high) == pytest.approx(tuple(expected), abs=1e-6)
+    observed = corpus(hyps_a, [refs]).score - corpus(hyps_b, [refs]).score
+    assert 0 < low < observed < high  # a is better, and the interval holds the observed margin
+    swapped = paired_bootstrap(hyps_b, hyps_a, refs, metric, samples=samples, seed=seed)
+    assert swapped == pytest.approx((-high, -low), abs=1e-6)
+    narrow = paired_bootstrap(hyps_a, hyps_b, refs, metric, samples=samples, seed=seed, level=0.5)
+    assert low <= narrow[0] <= narrow[1] <= high
+
+
+def test_paired_bootstrap_refuses_what_it_cannot_score():
+    with pytest.raises(ValueError, match="metric must be 'BLEU' or 'chrF'"):
+        paired_bootstrap(HYPS, HYPS, REFS, "TER")
+    with pytest.raises(ValueError, match="4 references"):
+        paired_bootstrap(HYPS[:3], HYPS, REFS)
+    with pytest.raises(ValueError, match="0 < level < 1"):
+        paired_bootstrap(HYPS, HYPS, REFS, level=95)

@@ -81,17 +81,20 @@ def finetune(
     seed: int = 0,
     progress: bool = False,
     live_plot: bool = False,
+    precision: str = "auto",
 ) -> History:
     """Train ``classifier`` on ``items`` for ``steps`` steps in ``mode`` (``"probe"``,
     ``"full"``, ``"lora"``: what is trainable, :func:`finetune_optimizer`): AdamW at ``lr``
     with a 10% warm-up and cosine decay to ``lr / 10``, gradients clipped at 1, length-bucketed
-    batches (:meth:`ClassificationTask.batches`). The loop is :func:`coursekit.train.train`."""
+    batches (:meth:`ClassificationTask.batches`). The loop is :func:`coursekit.train.train`;
+    ``precision`` is its (``"auto"``: bf16 autocast on CUDA, fp32 on CPUs; ``"fp32"`` to repeat
+    a run measured on a CPU, e.g. ``coursekit/finetuning_measured.json``'s, on a GPU)."""
     optimizer = finetune_optimizer(classifier, mode, lr=lr)
     scheduler = warmup_cosine(optimizer, max(1, steps // 10), steps, 0.1)
     batches = task.batches(items, batch_size, seed)
     return train(classifier, batches, optimizer=optimizer, loss_fn=classification_loss,
                  steps=steps, scheduler=scheduler, clip_grad_norm=1.0, progress=progress,
-                 live_plot=live_plot)  # fmt: skip
+                 live_plot=live_plot, precision=precision)  # fmt: skip
 
 
 def score(classifier: GPTClassifier, task: ClassificationTask, split: str = "test") -> dict:
