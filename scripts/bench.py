@@ -314,6 +314,9 @@ def main() -> None:
           + (": " + "; ".join(f"{m.name} at {m.threads}" for m in missed) if missed else "")
           + f"; {time.perf_counter() - started:.0f} s in all. ratio = ours / reference "
           "(median of paired rounds); ms = best round.")  # fmt: skip
+    if missed and args.quick:
+        print("(--quick times few, small rounds: a miss by a few percent can be noise; confirm it "
+              "with the full `make bench` before acting on it)")  # fmt: skip
     if len(peaks) > 1:
         scale = statistics.median(p["fp32"] for p in peaks.values())
         print(f"(fp32 roofline median {scale:.0f} GFLOP/s)")
