@@ -320,10 +320,12 @@ def paired_bootstrap(
     """The ``level`` interval of ``score(a) - score(b)`` by Koehn's (2004) paired bootstrap.
 
     Resample the sentences with replacement ``samples`` times, score both systems on the same
-    sample (corpus BLEU or chrF, as :func:`bleu` and :func:`chrf` with their defaults, from
-    sacrebleu's per-sentence statistics, as its ``--paired-bs`` does) and return the percentiles
-    of the differences. An interval above zero says the margin is not a few lucky sentences; it
-    says nothing about another training seed.
+    sample (corpus BLEU or chrF, as :func:`bleu` and :func:`chrf` with their defaults, summed from
+    sacrebleu's per-sentence statistics as its ``--paired-bs`` rescores each resample) and return
+    the percentile interval of the differences. A 95% interval above zero means ``a`` wins in at
+    least 97.5% of the resamples: the margin is not a few lucky sentences. It says nothing about
+    another training seed. (sacrebleu's command line reports a p-value and each system's own
+    interval instead, from its own seed, so its numbers differ.)
 
     Args:
         hypotheses_a, hypotheses_b: the two systems' outputs, one per reference.

@@ -86,9 +86,9 @@ def finetune(
     """Train ``classifier`` on ``items`` for ``steps`` steps in ``mode`` (``"probe"``,
     ``"full"``, ``"lora"``: what is trainable, :func:`finetune_optimizer`): AdamW at ``lr``
     with a 10% warm-up and cosine decay to ``lr / 10``, gradients clipped at 1, length-bucketed
-    batches (:meth:`ClassificationTask.batches`). The loop is :func:`coursekit.train.train`;
-    ``precision`` is its (``"auto"``: bf16 autocast on CUDA, fp32 on CPUs; ``"fp32"`` to repeat
-    a run measured on a CPU, e.g. ``coursekit/finetuning_measured.json``'s, on a GPU)."""
+    batches (:meth:`ClassificationTask.batches`). The loop is :func:`coursekit.train.train`, and
+    ``precision`` is passed to it (``"auto"``: bf16 autocast on CUDA, fp32 on CPUs; ``"fp32"`` to
+    repeat on a GPU a run measured on a CPU, e.g. ``coursekit/finetuning_measured.json``'s)."""
     optimizer = finetune_optimizer(classifier, mode, lr=lr)
     scheduler = warmup_cosine(optimizer, max(1, steps // 10), steps, 0.1)
     batches = task.batches(items, batch_size, seed)
