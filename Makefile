@@ -97,10 +97,6 @@ notebooks-test: $(STAMP)
 		$(BIN)/python -m pytest --nbval-lax --nbval-cell-timeout=600 \
 		--nbval-current-env chapters
 
-# The student edition (solutions removed) must run top to bottom too: each exercise's checker
-# then reports "not attempted yet" instead of stopping the notebook. The chapters the browser
-# test runs (coursekit.notebooks.BROWSER_CHAPTERS) run there in their student edition, in
-# JupyterLab; nbval runs the student edition of the others, so no edition runs twice.
 # Maintainers, after changing chapters 03-05: run them with the large preset (a GPU's budget) on
 # this machine, about 11 minutes on a 2-core CPU; not part of `make test`.
 PRESET_CHAPTERS := chapters/03_rnn.ipynb chapters/04_lstm.ipynb chapters/05_gru.ipynb
@@ -108,6 +104,10 @@ large-preset-test: $(STAMP)
 	$(TEST_ENV) COURSEKIT_PRESET=large COURSEKIT_NUM_THREADS=$(NOTEBOOK_THREADS) COURSEKIT_STRICT_EXERCISES=1 \
 		$(BIN)/python -m pytest --nbval-lax --nbval-cell-timeout=900 --nbval-current-env $(PRESET_CHAPTERS)
 
+# The student edition (solutions removed) must run top to bottom too: each exercise's checker
+# then reports "not attempted yet" instead of stopping the notebook. The chapters the browser
+# test runs (coursekit.notebooks.BROWSER_CHAPTERS) run there in their student edition, in
+# JupyterLab; nbval runs the student edition of the others, so no edition runs twice.
 student-test: $(STAMP)
 	rm -rf $(CACHE)/student $(CACHE)/student-run-log.jsonl
 	$(BIN)/python -m coursekit student chapters $(CACHE)/student
