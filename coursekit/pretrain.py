@@ -33,6 +33,7 @@ Shapes: B batch, T context, V vocab.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import math
@@ -48,9 +49,11 @@ from torch import Tensor
 
 from coursekit.data.bpe import ENDOFTEXT, ByteBPETokenizer
 from coursekit.data.corpora import corpus_names, load_labelled, load_text
+from coursekit.device import PrecisionChoice, choose_precision
 from coursekit.nn._checks import check_fraction, check_int, check_positive, strict_keywords
 from coursekit.nn.transformer.gpt import GPT, GPTConfig
 from coursekit.train.callbacks import Callback
+from coursekit.train.evaluation import lm_loss, move_to
 
 __all__ = [
     "PretrainConfig",
@@ -329,6 +332,57 @@ def _run_record(config: PretrainConfig, work: Path) -> None:
         _atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
+def _precision(
+    precision: str,
+    model: GPT,
+    config: PretrainConfig,
+    draw: _Batches,
+    device: torch.device,
+    work: Path,
+    rank: int,
+    world: int,
+    log: Any,
+) -> PrecisionChoice:
+    """What ``precision`` means for this run. ``"auto"`` on a CPU with bf16 hardware is
+    measured (:func:`~coursekit.device.choose_precision`) on a copy of the model, once: the
+    choice is kept in ``work`` for the resumed tries, and rank 0's is every rank's."""
+    if precision != "auto":
+        return PrecisionChoice(precision, "asked for")
+    if device.type != "cpu":  # nothing to measure: the same answer on every rank
+        return choose_precision(lambda context: None, device, 0)
+    path = work / "precision.json"  # a measured choice: the resumed tries keep it
+    choice = None
+    if rank == 0 and path.is_file():
+        choice = PrecisionChoice(**json.loads(path.read_text(encoding="utf-8")))
+    elif rank == 0:
+        probe: dict[str, Any] = {}
+
+        def step(context: Any) -> None:  # trains a copy: the run's model and optimizer wait
+            if not probe:
+                probe["model"] = copy.deepcopy(model)
+                probe["optimizer"] = _optimizer(probe["model"], config)
+                probe["batch"] = move_to(draw(0), device)
+            probe["optimizer"].zero_grad(set_to_none=True)
+            with context:
+                loss = lm_loss(probe["model"], probe["batch"])
+            loss.backward()
+            probe["optimizer"].step()
+
+        params = sum(p.numel() for p in model.parameters())
+        with torch.random.fork_rng(devices=[]):  # dropout's draws: the run's stay as they were
+            choice = choose_precision(step, device, params)
+        probe.clear()
+        if choice.fp32_seconds is not None:
+            text = json.dumps(dataclasses.asdict(choice), indent=1) + "\n"
+            _atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+            log(f"precision: {choice.precision} ({choice.why})")
+    if world > 1:  # gloo: the ranks' CPUs train with rank 0's choice
+        shared = [choice]
+        torch.distributed.broadcast_object_list(shared, src=0)
+        choice = shared[0]
+    return choice
+
+
 def _join_group() -> tuple[int, int, bool]:
     """(rank, world size, whether this call joined the group). Under ``torchrun``
     (``$WORLD_SIZE`` > 1) join the process group: NCCL when CUDA is there, gloo otherwise."""
@@ -366,8 +420,10 @@ def pretrain(
         time_limit: stop after this many seconds (the checkpoint is written; resume later).
         log_every: print a progress line every this many steps.
         verbose: print progress.
-        precision: ``"auto"`` (bf16 autocast on CUDA, fp32 on CPUs), ``"fp32"``, or ``"bf16"``
-            (also on a CPU with bf16 hardware: see :func:`coursekit.device.autocast`).
+        precision: ``"auto"``: bf16 autocast on CUDA; on a CPU with bf16 hardware, whichever of
+            fp32 and bf16 a measurement of a few steps here finds faster
+            (:func:`coursekit.device.choose_precision`; kept in ``work/precision.json``);
+            fp32 elsewhere. ``"fp32"`` or ``"bf16"``: that, without measuring.
         compile: train ``torch.compile(model)`` (worth it on GPUs for long runs; the first steps
             wait for the compiler). Checkpoints and the export hold the plain model either way.
 
@@ -416,13 +472,14 @@ def _pretrain(
     torch.manual_seed(config.seed)
     model = GPT(model_config(config, tok.vocab_size)).to(device)
     optimizer = _optimizer(model, config)
+    draw = _Batches(streams["train"], config.batch_size, config.context_size, config.seed,
+                    rank, world, pin=device.type == "cuda")  # fmt: skip
+    choice = _precision(precision, model, config, draw, device, work, rank, world, log)
     trained = torch.compile(model) if compile else model
     if world > 1:
         ids = [device.index] if device.type == "cuda" else None
         trained = torch.nn.parallel.DistributedDataParallel(trained, device_ids=ids)
     tokens_per_step = config.batch_size * config.context_size * world
-    draw = _Batches(streams["train"], config.batch_size, config.context_size, config.seed,
-                    rank, world, pin=device.type == "cuda")  # fmt: skip
     history = train(
         trained,
         draw,
@@ -440,7 +497,7 @@ def _pretrain(
         progress=False,
         live_plot=False,
         stop_on_sigterm=True,
-        precision=precision,
+        precision=choice.precision,
     )
     done = history.step[-1] if history.step else 0
     seconds = history.seconds[-1] if history.seconds else 0.0
@@ -467,6 +524,8 @@ def _pretrain(
         "processes": world,
         "device": device.type,
         "precision": precision,
+        "precision_used": choice.precision,
+        "precision_why": choice.why,
         "compiled": compile,
         "torch": torch.__version__,
         "machine": cpu_model(),

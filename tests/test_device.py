@@ -270,3 +270,50 @@ def test_the_doctor_reports_the_preset(monkeypatch):
     monkeypatch.delenv(PRESET_ENV)
     check = next(c for c in coursekit.doctor(verbose=False).checks if c.name == "preset")
     assert check.found.startswith("small (no CUDA GPU: the budgets the stored outputs ran with")
+
+
+class _Clock:
+    """A fake timer: each step "takes" the seconds its precision is given."""
+
+    def __init__(self, seconds: dict[str, float]) -> None:
+        self.seconds, self.now, self.ran = seconds, 0.0, []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def step(self, context) -> None:
+        with context:
+            name = "bf16" if torch.is_autocast_enabled("cpu") else "fp32"
+        self.ran.append(name)
+        self.now += self.seconds[name]
+
+
+@pytest.mark.parametrize(
+    ("fp32", "bf16", "expected"),
+    [(1.0, 0.5, "bf16"), (1.0, 0.86, "bf16"), (1.0, 0.88, "fp32"), (1.0, 2.0, "fp32")],
+)
+def test_auto_precision_on_a_bf16_cpu_is_measured(monkeypatch, fp32, bf16, expected):
+    from coursekit import device
+
+    monkeypatch.setattr(device, "cpu_bf16_support", lambda: "AMX-BF16")
+    clock = _Clock({"fp32": fp32, "bf16": bf16})
+    choice = device.choose_precision(clock.step, "cpu", 3_000_000, rounds=2, timer=clock)
+    assert choice.precision == expected
+    assert (choice.fp32_seconds, choice.bf16_seconds) == pytest.approx((fp32, bf16))
+    assert clock.ran == ["fp32", "bf16"] * 3  # one warm-up and two rounds, alternating
+    assert "AMX-BF16" in choice.why and f"{fp32 / bf16:.2f}x" in choice.why
+
+
+def test_auto_precision_skips_the_measurement_where_it_cannot_pay(monkeypatch):
+    from coursekit import device
+
+    clock = _Clock({"fp32": 1.0, "bf16": 0.1})
+    monkeypatch.setattr(device, "cpu_bf16_support", lambda: None)
+    choice = device.choose_precision(clock.step, "cpu", 10**8, timer=clock)
+    assert choice.precision == "fp32" and "no bf16 hardware" in choice.why
+    monkeypatch.setattr(device, "cpu_bf16_support", lambda: "AVX512-BF16")
+    small = device.choose_precision(clock.step, "cpu", device.BF16_MIN_PARAMS - 1, timer=clock)
+    assert small.precision == "fp32" and "too small" in small.why
+    assert small.fp32_seconds is None and not clock.ran
+    big = device.choose_precision(clock.step, "cpu", device.BF16_MIN_PARAMS, timer=clock)
+    assert big.precision == "bf16" and clock.ran

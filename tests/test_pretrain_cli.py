@@ -186,3 +186,33 @@ def test_batches_are_pinned_only_for_a_gpu():
     assert not x.is_pinned() and torch.equal(x[:, 1:], y[:, :-1])
     with pytest.raises(ValueError, match="fewer than one window"):
         _Batches(torch.arange(5), 2, 8, seed=0)
+
+
+def _weights(folder):
+    return load_file(folder / "model.safetensors")
+
+
+@pytest.mark.parametrize("bf16_pays", [False, True])
+def test_auto_precision_on_a_bf16_cpu_is_measured_once_and_changes_nothing_else(
+    tmp_path, monkeypatch, bf16_pays
+):
+    from coursekit import device
+    from coursekit import pretrain as module
+
+    config = dataclasses.replace(TINY, dropout=0.1)  # so that measuring could use up RNG draws
+    monkeypatch.setattr(device, "cpu_bf16_support", lambda: None)
+    pretrain(config, tmp_path / "ref", tmp_path / "ref_out", verbose=False)  # fp32, unmeasured
+    assert not (tmp_path / "ref" / "precision.json").exists()
+    monkeypatch.setattr(device, "cpu_bf16_support", lambda: "AMX-BF16")  # emulated here: slow
+    monkeypatch.setattr(device, "BF16_MIN_PARAMS", 0)
+    monkeypatch.setattr(device, "BF16_PAYS", 0.0 if bf16_pays else float("inf"))
+    first = pretrain(config, tmp_path / "w", tmp_path / "o", time_limit=1e-6, verbose=False)
+    saved = json.loads((tmp_path / "w" / "precision.json").read_text())
+    assert saved["fp32_seconds"] > 0 and saved["bf16_seconds"] > 0 and "AMX-BF16" in saved["why"]
+    assert first["precision"] == "auto" and first["precision_used"] == saved["precision"]
+    monkeypatch.setattr(module, "choose_precision", lambda *a, **k: pytest.fail("measured twice"))
+    again = pretrain(config, tmp_path / "w", tmp_path / "o", verbose=False)  # the resumed try
+    assert again["finished"] and again["precision_used"] == ("bf16" if bf16_pays else "fp32")
+    fp32, mine = _weights(tmp_path / "ref_out"), _weights(tmp_path / "o")
+    same = all(torch.equal(fp32[k], mine[k]) for k in fp32)
+    assert same != bf16_pays  # measuring trained a copy: fp32 gives the unmeasured run's weights
