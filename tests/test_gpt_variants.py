@@ -10,6 +10,7 @@ modern variant against full recomputation; the converters' and the config's erro
 from __future__ import annotations
 
 import importlib
+import sys
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,10 @@ from coursekit.nn.transformer import (
 )
 from coursekit.train import lm_loss
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _hf import tiny_hf_gpt2
+
 TOL = {"rtol": 1e-10, "atol": 1e-12}
 LOGITS_ATOL = 1e-5  # float32 logits, ours against transformers'
 TINY = {"vocab": 101, "width": 32, "heads": 4, "layers": 2, "context": 64}
@@ -45,24 +50,8 @@ class NoCache(nn.Module):
 
 
 def _hf_gpt2(tie: bool = True):
-    config = transformers.GPT2Config(
-        vocab_size=TINY["vocab"],
-        n_positions=TINY["context"],
-        n_embd=TINY["width"],
-        n_layer=TINY["layers"],
-        n_head=TINY["heads"],
-        initializer_range=0.2,  # logits far enough apart that greedy choices are not near-ties
-        tie_word_embeddings=tie,
-        bos_token_id=None,
-        eos_token_id=None,
-    )
-    torch.manual_seed(0)
-    model = transformers.GPT2LMHeadModel(config).eval()
-    with torch.no_grad():  # layer norms start at 1 and 0 and biases at 0: make them count
-        for name, p in model.named_parameters():
-            if "ln" in name or name.endswith("bias"):
-                p.add_(0.1 * torch.randn_like(p))
-    return model
+    return tiny_hf_gpt2(TINY["vocab"], TINY["context"], TINY["width"], TINY["layers"],
+                        TINY["heads"], tie)  # fmt: skip
 
 
 def _hf_llama(tie: bool):

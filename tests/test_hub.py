@@ -15,6 +15,7 @@ import hashlib
 import http.server
 import json
 import socket
+import sys
 import threading
 import time
 from pathlib import Path
@@ -31,24 +32,16 @@ from coursekit.generate import generate
 from coursekit.hub import fetch_gpt2, gpt2_or_none, load_gpt2, read_safetensors
 from coursekit.nn.transformer import gpt_config_from_hf_gpt2
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _hf import tiny_hf_gpt2
+
 LOGITS_ATOL = 1e-5  # float32 logits, ours against transformers'
 TINY = {"vocab_size": 100, "n_positions": 32, "n_embd": 32, "n_layer": 2, "n_head": 4}
 
 
 def _hf_gpt2():
-    config = transformers.GPT2Config(
-        **TINY,
-        initializer_range=0.2,  # logits far enough apart that greedy choices are not near-ties
-        bos_token_id=None,
-        eos_token_id=None,
-    )
-    torch.manual_seed(0)
-    model = transformers.GPT2LMHeadModel(config).eval()
-    with torch.no_grad():  # layer norms start at 1 and 0 and biases at 0: make them count
-        for name, p in model.named_parameters():
-            if "ln" in name or name.endswith("bias"):
-                p.add_(0.1 * torch.randn_like(p))
-    return model
+    return tiny_hf_gpt2(**TINY)
 
 
 @pytest.fixture(scope="module")
