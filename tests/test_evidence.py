@@ -37,3 +37,27 @@ def test_a_chapter_without_the_output_is_named(tmp_path):
     write("LENGTHS = (16, 32)")  # the cell, but not its printed sweep
     with pytest.raises(ValueError, match="sweep was not found"):
         evidence.extract(tmp_path)
+
+
+def test_chapter_04_quotes_chapter_03s_stored_loss():
+    """Chapter 04 types chapter 03's RNN loss (a learner may run 04 alone): it must be the one
+    chapter 03 printed, at the small preset's step count (the large preset's is not stored)."""
+    import re
+    from pathlib import Path
+
+    import nbformat
+
+    chapters = Path(__file__).resolve().parents[1] / "chapters"
+    ch03 = nbformat.read(chapters / "03_rnn.ipynb", as_version=4)
+    printed = "".join(
+        o.get("text", "") for c in ch03.cells if c.cell_type == "code" for o in c.get("outputs", [])
+    )
+    found = re.findall(
+        r"RNN LM, [\d,]+ parameters: validation loss ([\d.]+) nats/char .* after (\d+) steps",
+        printed,
+    )
+    assert len(found) == 1, found
+    loss, steps = found[0]
+    ch04 = nbformat.read(chapters / "04_lstm.ipynb", as_version=4)
+    typed = re.findall(r"chapter_03_rnn = \{(\d+): ([\d.]+)", "".join(c.source for c in ch04.cells))
+    assert typed == [(steps, loss)], "chapter 03 was re-executed: update chapter 04's copy"
