@@ -304,7 +304,7 @@ def _pretrain_parser(sub: argparse._SubParsersAction) -> None:
 def _pretrain(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from coursekit.pretrain import PretrainConfig, pretrain
+    from coursekit.pretrain import PretrainConfig, WorkFolderError, pretrain
 
     if args.threads is not None:
         os.environ["COURSEKIT_NUM_THREADS"] = str(args.threads)
@@ -326,7 +326,7 @@ def _pretrain(args: argparse.Namespace) -> int:
         results = pretrain(config, args.work, args.out, time_limit=args.time_limit,
                            log_every=args.log_every, precision=args.precision,
                            compile=args.compile)  # fmt: skip
-    except CheckpointError as error:
+    except (CheckpointError, WorkFolderError) as error:
         print(f"coursekit pretrain: {error}", file=sys.stderr)
         return 2
     if os.environ.get("RANK", "0") != "0":  # under torchrun rank 0 alone reports

@@ -209,7 +209,8 @@ def autocast(
 ) -> contextlib.AbstractContextManager:
     """Mixed precision where it pays.
 
-    ``"auto"``: bf16 autocast on CUDA (if the card supports it), fp32 elsewhere. ``"fp32"``: never.
+    ``"auto"``: bf16 autocast on a CUDA card with bf16 units (compute capability 8.0 or newer; on
+    a T4 or V100 bf16 would be emulated, so fp32 there), fp32 elsewhere. ``"fp32"``: never.
     ``"bf16"``: bf16 autocast on CUDA, and on a CPU that has bf16 hardware
     (:func:`cpu_bf16_support`); on one without, an error, since bf16 would be emulated there
     (40-140x slower than fp32, measured). On CPUs bf16 pays only for large enough matrices:
@@ -221,7 +222,7 @@ def autocast(
     device = torch.device(device)
     if precision == "fp32":
         return contextlib.nullcontext()
-    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+    if device.type == "cuda" and torch.cuda.is_bf16_supported(including_emulation=False):
         return torch.autocast("cuda", dtype=torch.bfloat16)
     if precision == "bf16" and device.type == "cpu":
         if cpu_bf16_support() is None:
@@ -231,6 +232,11 @@ def autocast(
                 "precision='fp32' (or 'auto') here."
             )
         return torch.autocast("cpu", dtype=torch.bfloat16)
+    if precision == "bf16" and device.type == "cuda":
+        raise ValueError(
+            f"precision='bf16' on {device}, a card without bf16 units (compute capability under "
+            "8.0, e.g. a T4 or V100): it would be emulated. Use precision='fp32' (or 'auto') here."
+        )
     if precision == "bf16":
         raise ValueError(f"precision='bf16' is not supported on {device}: use 'fp32' or 'auto'")
     return contextlib.nullcontext()
@@ -276,7 +282,7 @@ def choose_precision(
     """
     device = torch.device(device)
     if device.type == "cuda":
-        if torch.cuda.is_bf16_supported():
+        if torch.cuda.is_bf16_supported(including_emulation=False):
             return PrecisionChoice("bf16", "CUDA with bf16: autocast, as precision='auto' does")
         return PrecisionChoice("fp32", "this CUDA card has no bf16")
     if device.type != "cpu":

@@ -145,7 +145,8 @@ def _precision_check() -> Check:
         "40-140x slower, so training stays in fp32"
     )
     if torch.cuda.is_available():
-        gpu = "bf16" if torch.cuda.is_bf16_supported() else "fp32 (this card has no bf16)"
+        native = torch.cuda.is_bf16_supported(including_emulation=False)
+        gpu = "bf16" if native else "fp32 (this card has no bf16 units)"
         return Check("precision", True, f"training on CUDA uses {gpu} autocast; {cpu}")
     return Check("precision", True, f"chapters train in fp32 here; {cpu}")
 

@@ -49,7 +49,7 @@ from torch import Tensor
 
 from coursekit.data.bpe import ENDOFTEXT, ByteBPETokenizer
 from coursekit.data.corpora import corpus_names, load_labelled, load_text
-from coursekit.device import PrecisionChoice, choose_precision
+from coursekit.device import PrecisionChoice, choose_precision, get_device
 from coursekit.nn._checks import check_fraction, check_int, check_positive, strict_keywords
 from coursekit.nn.transformer.gpt import GPT, GPTConfig
 from coursekit.train.callbacks import Callback
@@ -58,6 +58,7 @@ from coursekit.train.evaluation import lm_loss, move_to
 __all__ = [
     "PretrainConfig",
     "PretrainedFiles",
+    "WorkFolderError",
     "corpus_text",
     "export",
     "load_pretrained",
@@ -286,14 +287,31 @@ def _atomic(path: Path, write: Any) -> None:
     under ``path`` (only a ``.tmp`` that the next try overwrites)."""
     tmp = path.with_name(path.name + ".tmp")
     write(tmp)
+    with open(tmp, "rb+") as fh:  # on disk before the rename, as a checkpoint is
+        os.fsync(fh.fileno())
     os.replace(tmp, path)
+
+
+class WorkFolderError(RuntimeError):
+    """A file in the work folder is damaged, or a rank cannot see the folder rank 0 writes."""
+
+
+def _read(path: Path, read: Any) -> Any:
+    """``read(path)``, or an error that names the damaged file and the fix."""
+    try:
+        return read(path)
+    except Exception as error:  # truncated, not JSON, not a tensor file, another format
+        raise WorkFolderError(
+            f"{path} is damaged ({type(error).__name__}: {str(error)[:200]}): delete it and run "
+            "the same command again; it is made anew (the checkpoint is kept)"
+        ) from error
 
 
 def _tokenizer(config: PretrainConfig, work: Path, log: Any) -> ByteBPETokenizer:
     """The run's tokenizer: read from ``work`` if an earlier try of the same run made it."""
     path = work / TOKENIZER
     if path.is_file():
-        return ByteBPETokenizer.load(path)
+        return _read(path, ByteBPETokenizer.load)
     started = time.perf_counter()
     tok = ByteBPETokenizer.train(_documents(config, "train"), vocab_size=config.vocab_size)
     _atomic(path, tok.save)
@@ -306,7 +324,10 @@ def _streams(
 ) -> dict[str, Tensor]:
     path = work / "tokens.pt"
     if path.is_file():
-        return torch.load(path, weights_only=True)
+        streams = _read(path, lambda p: torch.load(p, weights_only=True))
+        if isinstance(streams, dict) and {"train", "valid"} <= streams.keys():
+            return streams
+        raise WorkFolderError(f"{path} is not this run's encoded text: delete it and run again")
     started = time.perf_counter()
     streams = {split: _token_stream(tok, _documents(config, split)) for split in ("train", "valid")}
     _atomic(path, lambda tmp: torch.save(streams, tmp))
@@ -320,7 +341,7 @@ def _run_record(config: PretrainConfig, work: Path) -> None:
     path = work / "run.json"
     wanted = json.loads(json.dumps(dataclasses.asdict(config)))  # tuples as JSON lists
     if path.is_file():
-        saved = json.loads(path.read_text(encoding="utf-8"))
+        saved = _read(path, lambda p: json.loads(p.read_text(encoding="utf-8")))
         changed = {k: (saved.get(k), v) for k, v in wanted.items() if saved.get(k) != v}
         if changed:
             raise ValueError(
@@ -353,7 +374,7 @@ def _precision(
     path = work / "precision.json"  # a measured choice: the resumed tries keep it
     choice = None
     if rank == 0 and path.is_file():
-        choice = PrecisionChoice(**json.loads(path.read_text(encoding="utf-8")))
+        choice = _read(path, lambda p: PrecisionChoice(**json.loads(p.read_text(encoding="utf-8"))))
     elif rank == 0:
         probe: dict[str, Any] = {}
 
@@ -383,9 +404,10 @@ def _precision(
     return choice
 
 
-def _join_group() -> tuple[int, int, bool]:
+def _join_group(device: torch.device) -> tuple[int, int, bool]:
     """(rank, world size, whether this call joined the group). Under ``torchrun``
-    (``$WORLD_SIZE`` > 1) join the process group: NCCL when CUDA is there, gloo otherwise."""
+    (``$WORLD_SIZE`` > 1) join the process group: NCCL when this run trains on CUDA, gloo
+    otherwise (also on a GPU machine told ``COURSEKIT_DEVICE=cpu``)."""
     dist = torch.distributed
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size(), False
@@ -395,7 +417,7 @@ def _join_group() -> tuple[int, int, bool]:
         raise RuntimeError(
             "torchrun started several processes, but this torch build has no torch.distributed"
         )
-    dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return dist.get_rank(), dist.get_world_size(), True
 
 
@@ -431,11 +453,14 @@ def pretrain(
         The results: steps done, losses (train, valid, in nats per token and bits per
         character), tokens seen, seconds, tokens/s.
     """
-    rank, world, joined = _join_group()
+    device = get_device()  # under torchrun: cuda:$LOCAL_RANK
+    if device.type == "cuda" and device.index is not None:
+        torch.cuda.set_device(device)  # NCCL's collectives use the current GPU: this rank's
+    rank, world, joined = _join_group(device)
     try:
         return _pretrain(
             config, Path(work), out, time_limit, log_every, verbose, rank, world, precision,
-            compile,
+            compile, device,
         )  # fmt: skip
     finally:
         if joined:
@@ -453,8 +478,9 @@ def _pretrain(
     world: int,
     precision: str,
     compile: bool,
+    device: torch.device,
 ) -> dict[str, Any]:
-    from coursekit.device import configure_threads, get_device
+    from coursekit.device import configure_threads
     from coursekit.report import cpu_model
     from coursekit.train import train, warmup_cosine
 
@@ -466,9 +492,15 @@ def _pretrain(
         _streams(config, _tokenizer(config, work, log), work, log)
     if world > 1:
         torch.distributed.barrier()
+        if rank != 0 and not (work / TOKENIZER).is_file():  # torchrun then stops every rank
+            raise WorkFolderError(
+                f"rank {rank} does not see the files rank 0 wrote to {work}: with several "
+                "machines, --work must be a folder that every machine sees (NFS, Lustre, a cloud "
+                "file store), or the other machines' ranks would train from scratch when rank 0 "
+                "resumes"
+            )
     tok = _tokenizer(config, work, log)
     streams = _streams(config, tok, work, log)
-    device = get_device()
     torch.manual_seed(config.seed)
     model = GPT(model_config(config, tok.vocab_size)).to(device)
     optimizer = _optimizer(model, config)

@@ -8,14 +8,14 @@
    against `nn.RNN/LSTM/GRU`; and GPT decoding with the key/value cache against recomputing the
    whole prefix. A tolerance is float32's, scaled by the size of the values.
 2. **SDPA's kernels.** On CUDA, coursekit's attention runs under the flash and the
-   memory-efficient backends alone (bf16), so a path that would fall back to the slow kernel is
-   found here.
+   memory-efficient backends alone (bf16; fp16 on a card older than compute capability 8.0, where
+   flash is skipped), so a path that would fall back to the slow kernel is found here.
 3. **One training run per preset** on the device: chapter 08's pretraining (`coursekit.pretrain`
    with its fused AdamW, pinned batches and bf16 autocast, on a small stream), chapter 06/07's
    translation models, and chapter 03's recurrent language model. Each must lower its loss.
-4. **Throughput.** The course GPT's training step (B64, T256, bf16 autocast on CUDA, fused AdamW)
-   in tokens/s, its FLOP/s (counted by `torch.utils.flop_counter`), and that as a fraction of the
-   device's measured bf16 matmul peak.
+4. **Throughput.** The course GPT's training step (B64, T256, bf16 autocast on a CUDA card with
+   bf16 units, fused AdamW) in tokens/s, its FLOP/s (counted by `torch.utils.flop_counter`), and
+   that as a fraction of the device's measured matmul peak in the same precision.
 
 It prints one line per check and exits 1 if any parity check fails.
 
@@ -26,6 +26,7 @@ It prints one line per check and exits 1 if any parity check fails.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -37,7 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from coursekit.device import autocast, get_device
+from coursekit.device import DEVICE_ENV, autocast, get_device
 from coursekit.nn import (
     GPT,
     GPTConfig,
@@ -173,14 +174,21 @@ def sdpa_kernels(device: torch.device) -> None:
         return
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
-    q, k, v = (torch.randn(8, 8, 512, 64, device=device, dtype=torch.bfloat16) for _ in range(3))
+    major, minor = torch.cuda.get_device_capability(device)
+    half = torch.bfloat16 if major >= 8 else torch.float16  # no bf16 units before 8.0
+    q, k, v = (torch.randn(8, 8, 512, 64, device=device, dtype=half) for _ in range(3))
     for backend in (SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION):
+        if backend == SDPBackend.FLASH_ATTENTION and major < 8:
+            print(f"skip SDPA FLASH_ATTENTION: it needs compute capability 8.0 (this card: "
+                  f"{major}.{minor}; PyTorch falls back to the other kernels)")  # fmt: skip
+            continue
         try:
             with sdpa_kernel(backend):
                 out = attend(q, k, v, causal=True)
             ref = F.scaled_dot_product_attention(q.float(), k.float(), v.float(), is_causal=True)
             err = (out.float() - ref).abs().max().item()
-            report(f"SDPA {backend.name}", err < 5e-2, f"runs; bf16 vs fp32 max error {err:.1e}")
+            report(f"SDPA {backend.name}", err < 5e-2,
+                   f"runs; {str(half)[6:]} vs fp32 max error {err:.1e}")  # fmt: skip
         except RuntimeError as error:
             report(f"SDPA {backend.name}", False, f"not usable: {str(error)[:160]}")
 
@@ -203,7 +211,7 @@ def presets(device: torch.device, quick: bool) -> None:
         results = pretrain(config, Path(work), verbose=False)
         curve = results["valid_curve"]
     _loss_falls(
-        f"chapter 08 pretraining ({results['device']}, precision {results['precision']}, "
+        f"chapter 08 pretraining ({results['device']}, precision {results['precision_used']}, "
         f"{results['tokens_per_second']:,} tokens/s)",
         float(torch.log(torch.tensor(512.0))), curve[-1][1], time.perf_counter() - started,
     )  # fmt: skip
@@ -283,7 +291,8 @@ def throughput(device: torch.device, quick: bool) -> None:
         step()
     sync()
     seconds = (time.perf_counter() - started) / n
-    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    native = device.type == "cuda" and torch.cuda.is_bf16_supported(including_emulation=False)
+    dtype = torch.bfloat16 if native else torch.float32  # what autocast(device) trained in
     peak = matmul_gflops(n=8192 if device.type == "cuda" else 512, dtype=dtype, device=device)
     achieved = flops / seconds / 1e9
     print(f"     throughput: GPT {sum(p.numel() for p in model.parameters()) / 1e6:.1f}M, B{b} "
@@ -298,6 +307,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer steps and smaller batches")
     args = parser.parse_args()
     device = get_device(args.device)
+    os.environ[DEVICE_ENV] = str(device)  # pretrain() picks its own device: this one
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "the CPU"
     print(f"gpu_check on {device} ({name}), torch {torch.__version__}", flush=True)
     if device.type != "cuda":

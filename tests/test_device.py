@@ -210,8 +210,9 @@ def test_bf16_on_a_cpu_with_the_hardware_trains_under_cpu_autocast(monkeypatch):
     for precision, expected in (("bf16", (True, torch.bfloat16)), ("auto", (False, torch.float32))):
         seen.clear()
         train(model, lambda i: torch.ones(2, 3), optimizer=opt, loss_fn=loss, steps=2,
-              precision=precision, progress=False, live_plot=False)  # fmt: skip
-        assert seen == [expected, expected]
+              valid_batches=[torch.ones(2, 3)], eval_every=1, precision=precision,
+              progress=False, live_plot=False)  # fmt: skip
+        assert seen == [expected] * 4  # two steps, each followed by its validation pass
 
 
 def test_preset_is_large_on_a_cuda_gpu_and_small_elsewhere(monkeypatch):

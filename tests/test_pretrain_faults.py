@@ -9,6 +9,7 @@ import json
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -198,6 +199,23 @@ def test_a_truncated_checkpoint_is_named_not_a_torch_traceback(tmp_path):
     assert "Traceback" not in again.stderr
 
 
+@pytest.mark.parametrize("name", ["tokenizer.json", "tokens.pt", "run.json"])
+def test_a_damaged_work_file_is_named_with_its_fix(tmp_path, monkeypatch, capsys, name):
+    from coursekit.cli import main
+
+    monkeypatch.setenv("COURSEKIT_DEVICE", "cpu")
+    work = tmp_path / "w"
+    assert main(["pretrain", *_args(work, steps=2)]) == 0
+    path = work / name
+    path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])  # a truncated copy
+    capsys.readouterr()
+    assert main(["pretrain", *_args(work, steps=2)]) == 2
+    err = capsys.readouterr().err
+    assert f"{path} is damaged" in err and "delete it and run the same command again" in err
+    path.unlink()  # the fix it names
+    assert main(["pretrain", *_args(work, steps=2)]) == 0
+
+
 def test_sigterm_to_torchrun_stops_both_ranks_at_one_step_with_a_checkpoint(tmp_path):
     """torchrun passes a SIGTERM on to its workers; they agree on the step and rank 0 saves."""
     work = tmp_path / "w"
@@ -208,3 +226,26 @@ def test_sigterm_to_torchrun_stops_both_ranks_at_one_step_with_a_checkpoint(tmp_
     counters = load_checkpoint(work / "checkpoint.pt")["counters"]
     assert counters["world_size"] == 2 and 3 <= counters["step"] < 400, err[-2000:]
     assert err.count("SIGTERM: stopped after step") == 1  # rank 0 alone says so
+
+
+def test_a_rank_that_cannot_see_rank_0s_work_folder_stops_in_words(tmp_path):
+    """Two ranks with a folder each, as two machines with a local --work would have."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    procs = []
+    for rank in (0, 1):
+        env = {**ENV, "RANK": str(rank), "LOCAL_RANK": "0", "WORLD_SIZE": "2",
+               "LOCAL_WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}  # fmt: skip
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "coursekit", "pretrain", *_args(tmp_path / f"machine{rank}")],
+            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        ))  # fmt: skip
+    try:
+        _, err = procs[1].communicate(timeout=240)
+    finally:
+        procs[0].kill()  # rank 0 waits for rank 1 at the next collective
+        procs[0].communicate()
+    assert procs[1].returncode != 0
+    assert "rank 1 does not see the files rank 0 wrote" in err and "every machine sees" in err
+    assert not (tmp_path / "machine1" / "tokenizer.json").exists()  # it wrote nothing

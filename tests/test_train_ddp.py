@@ -138,6 +138,14 @@ WORKER = textwrap.dedent(
         pass
     torch.manual_seed(1000 + rank)  # other random states than the interrupted run's
     assert torch.equal(again(resume=True), full), "the resumed run differs"
+
+    # each rank its own time limit: they stop together, on the first step whose loss is read
+    torch.manual_seed(0)
+    model = nn.parallel.DistributedDataParallel(RecurrentLM(config))
+    history = train(model, make_loader(windows, 4, shuffle=True, seed=2), loss_fn=loss,
+                    optimizer=torch.optim.SGD(model.parameters(), lr=0.1), steps=10, log_every=3,
+                    time_limit={0: 1e-9, 1: 1e9}[rank], progress=False, live_plot=False)
+    json.dump({"stopped_at": history.step[-1]}, open(f"{out}/stop{rank}.json", "w"))
     dist.destroy_process_group()
     """
 )
@@ -163,6 +171,8 @@ def test_two_gloo_ranks_share_the_work_and_rank_0_writes(tmp_path):
     payload = load_checkpoint(tmp_path / "ddp.pt")
     assert len(payload["ranks"]) == 2 and not any(k.startswith("module.") for k in payload["model"])
     assert r0["weights"] == r1["weights"]  # DDP kept the replicas equal
+    stops = [json.loads((tmp_path / f"stop{r}.json").read_text())["stopped_at"] for r in (0, 1)]
+    assert stops == [3, 3]  # rank 0's limit was at once, rank 1's never: agreed at log_every
     assert len(r0["ids"]) == len(r1["ids"]) == 16 and not set(r0["ids"]) & set(r1["ids"])
     assert (r0["rand"], r1["rand"]) == (_rand(10), _rand(11))  # seed + rank
     # the validation loss is the mean over both ranks' batches, the same on both ranks

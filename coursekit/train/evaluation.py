@@ -83,6 +83,7 @@ def _evaluate(
     loss_fn: Callable,
     device: torch.device,
     across_ranks: bool = True,
+    precision: str = "auto",
 ) -> tuple[float, dict[str, float]]:
     """Mean loss and mean extras over ``batches``, summed across DDP ranks; one host read."""
     was_training = model.training
@@ -90,7 +91,7 @@ def _evaluate(
     try:
         dtype = torch.float32 if device.type == "mps" else torch.float64
         total, extras, count = torch.zeros((), dtype=dtype, device=device), {}, 0
-        with torch.no_grad(), autocast(device):
+        with torch.no_grad(), autocast(device, precision):
             for batch in batches:
                 loss, more = _split(loss_fn(model, move_to(batch, device)))
                 total = total + loss.detach().to(dtype)
@@ -120,15 +121,17 @@ def evaluate(
     loss_fn: Callable[[nn.Module, Any], Tensor] = lm_loss,
     device: torch.device | str | None = None,
     across_ranks: bool = True,
+    precision: str = "auto",
 ) -> float:
     """Mean of ``loss_fn`` over ``batches`` in eval mode (no dropout), without gradients.
 
     The model's mode is restored afterwards, also when ``loss_fn`` raises. Under DDP the mean is
     over every rank's batches, so every rank must call it; ``across_ranks=False`` evaluates this
-    rank's batches alone (e.g. on rank 0 only, after training).
+    rank's batches alone (e.g. on rank 0 only, after training). ``precision`` as in
+    :func:`~coursekit.train.train` (``"fp32"``: no autocast, also on CUDA).
     """
     device = torch.device(device) if device is not None else _first_param(model).device
-    return _evaluate(model, batches, loss_fn, device, across_ranks)[0]
+    return _evaluate(model, batches, loss_fn, device, across_ranks, precision)[0]
 
 
 def _first_param(model: nn.Module) -> Tensor:

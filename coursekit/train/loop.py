@@ -100,7 +100,8 @@ def train(
             and at the end.
         resume: continue from ``checkpoint`` if that file exists (else start and say so).
         time_limit: stop after this many seconds of training (for equal-time comparisons);
-            under DDP the ranks agree on when to stop (one synchronisation per step).
+            under DDP the ranks agree on when to stop (one synchronisation every ``log_every``
+            steps, so a rank may train up to ``log_every - 1`` steps past its own limit).
         seed: if given, seed Python, NumPy and torch with ``seed + rank`` when starting afresh.
         generators: ``torch.Generator`` objects the batches draw from, saved in checkpoints.
         device: where to train (default: where the model is).
@@ -108,7 +109,8 @@ def train(
         stop_on_sigterm: with a ``checkpoint``, a SIGTERM (a cluster pre-empting the job,
             ``kill``, torchrun stopping its workers) ends the run after the current step, saves
             the checkpoint, and then is delivered to the previous handler (by default it ends
-            the process): resuming loses nothing. Under DDP the ranks agree on the step.
+            the process): resuming loses nothing. Under DDP the ranks agree on the step (the
+            next one whose loss is read: see ``log_every``).
         precision: ``"auto"`` (bf16 autocast on CUDA, fp32 on CPUs), ``"fp32"``, or ``"bf16"``
             (also on a CPU with bf16 hardware; see :func:`coursekit.device.autocast`).
 
@@ -190,7 +192,7 @@ def train(
 
     def run_eval() -> None:
         state.flush()
-        loss, extras = _evaluate(model, valid_batches, loss_fn, device)
+        loss, extras = _evaluate(model, valid_batches, loss_fn, device, precision=precision)
         if eval_fn is not None:
             was_training = model.training
             model.eval()
@@ -244,14 +246,17 @@ def train(
                 extras = {name: value / accumulate for name, value in extras.items()}
             state.pending.append({"step": state.step, "loss": total, "norm": norm, "lrs": lrs,
                                   "seconds": elapsed(), "extras": extras})  # fmt: skip
-            if time_limit is not None:
-                state.stop = state.stop or elapsed() >= time_limit
-                if world > 1:  # the ranks' clocks differ: stop together or the others would hang
-                    state.stop = _any_rank(state.stop, device)
-            if sigterm.active:  # the signal reaches the ranks at different steps: agree on one
-                state.stop = state.stop or sigterm.received
-                if world > 1:
-                    state.stop = _any_rank(state.stop, device)
+            # The ranks' clocks differ and a signal reaches them at different steps: under DDP
+            # they agree on one step to stop at (or the others would hang), one synchronisation
+            # on each step whose loss is read anyway (every step on CPU, every 10th on a GPU).
+            wants = time_limit is not None and elapsed() >= time_limit
+            wants = wants or (sigterm.active and sigterm.received)
+            if world == 1:
+                state.stop = state.stop or wants
+            elif (time_limit is not None or sigterm.active) and (
+                state.step % log_every == 0 or state.step == steps
+            ):
+                state.stop = _any_rank(state.stop or wants, device)
             evaluating = valid_batches is not None and eval_every and state.step % eval_every == 0
             if state.step % log_every == 0 or state.step == steps or state.stop or evaluating:
                 state.flush()
