@@ -52,6 +52,7 @@ __all__ = [
     "cgroup_cpu_limit",
     "choose_precision",
     "configure_threads",
+    "cuda_bf16_native",
     "get_device",
     "local_rank",
     "openmp_waiting",
@@ -204,6 +205,17 @@ def cpu_bf16_support() -> str | None:
     return None
 
 
+def cuda_bf16_native() -> bool:
+    """Whether the current CUDA card has bf16 units (compute capability 8.0 or newer), not only
+    torch's emulation of bf16 (which ``torch.cuda.is_bf16_supported()`` counts by default)."""
+    if not torch.cuda.is_available():
+        return False
+    try:
+        return torch.cuda.is_bf16_supported(including_emulation=False)
+    except TypeError:  # torch before 2.4 has no such argument, and counted no emulation
+        return torch.cuda.get_device_capability()[0] >= 8
+
+
 def autocast(
     device: torch.device | str, precision: str = "auto"
 ) -> contextlib.AbstractContextManager:
@@ -222,7 +234,7 @@ def autocast(
     device = torch.device(device)
     if precision == "fp32":
         return contextlib.nullcontext()
-    if device.type == "cuda" and torch.cuda.is_bf16_supported(including_emulation=False):
+    if device.type == "cuda" and cuda_bf16_native():
         return torch.autocast("cuda", dtype=torch.bfloat16)
     if precision == "bf16" and device.type == "cpu":
         if cpu_bf16_support() is None:
@@ -280,9 +292,11 @@ def choose_precision(
 
     ``step`` should train a copy of the model, so that measuring changes nothing in the run.
     """
+    if rounds < 1:
+        raise ValueError(f"rounds must be at least 1, got {rounds}")
     device = torch.device(device)
     if device.type == "cuda":
-        if torch.cuda.is_bf16_supported(including_emulation=False):
+        if cuda_bf16_native():
             return PrecisionChoice("bf16", "CUDA with bf16: autocast, as precision='auto' does")
         return PrecisionChoice("fp32", "this CUDA card has no bf16")
     if device.type != "cpu":

@@ -134,19 +134,19 @@ def _preset_check() -> Check:
 
 def _precision_check() -> Check:
     """Which precision training uses here, and whether this CPU could do bf16 in hardware."""
-    from coursekit.device import BF16_PAYS, cpu_bf16_support
+    from coursekit.device import BF16_MIN_PARAMS, BF16_PAYS, cpu_bf16_support, cuda_bf16_native
 
     hardware = cpu_bf16_support()
     cpu = (
-        f"this CPU has {hardware}: `pretrain` times fp32 against bf16 on its first steps and "
-        f"keeps bf16 if it is {BF16_PAYS:g}x faster (`make bench` compares both)"
+        f"this CPU has {hardware}: before it trains a model of {BF16_MIN_PARAMS / 1e6:g}M "
+        "parameters or more, `pretrain` times a few steps of a copy in fp32 and in bf16 and "
+        f"keeps bf16 if it was {BF16_PAYS:g}x faster (`make bench` compares both)"
         if hardware
         else "this CPU has no bf16 hardware (AMX-BF16 / AVX512-BF16): bf16 would be emulated, "
         "40-140x slower, so training stays in fp32"
     )
     if torch.cuda.is_available():
-        native = torch.cuda.is_bf16_supported(including_emulation=False)
-        gpu = "bf16" if native else "fp32 (this card has no bf16 units)"
+        gpu = "bf16" if cuda_bf16_native() else "fp32 (this card has no bf16 units)"
         return Check("precision", True, f"training on CUDA uses {gpu} autocast; {cpu}")
     return Check("precision", True, f"chapters train in fp32 here; {cpu}")
 

@@ -296,14 +296,17 @@ class WorkFolderError(RuntimeError):
     """A file in the work folder is damaged, or a rank cannot see the folder rank 0 writes."""
 
 
-def _read(path: Path, read: Any) -> Any:
-    """``read(path)``, or an error that names the damaged file and the fix."""
+def _read(path: Path, read: Any, anew: str = "it is made anew (the checkpoint is kept)") -> Any:
+    """``read(path)``, or an error that names the damaged file and the fix (``anew``: what
+    deleting it does)."""
     try:
         return read(path)
+    except (OSError, MemoryError):  # unreadable, not damaged: the system's own message
+        raise
     except Exception as error:  # truncated, not JSON, not a tensor file, another format
         raise WorkFolderError(
             f"{path} is damaged ({type(error).__name__}: {str(error)[:200]}): delete it and run "
-            "the same command again; it is made anew (the checkpoint is kept)"
+            f"the same command again; {anew}"
         ) from error
 
 
@@ -365,16 +368,29 @@ def _precision(
     log: Any,
 ) -> PrecisionChoice:
     """What ``precision`` means for this run. ``"auto"`` on a CPU with bf16 hardware is
-    measured (:func:`~coursekit.device.choose_precision`) on a copy of the model, once: the
-    choice is kept in ``work`` for the resumed tries, and rank 0's is every rank's."""
+    measured (:func:`~coursekit.device.choose_precision`) on a copy of the model. On a CPU the
+    choice is made once and kept in ``work`` (a resumed try trains as the run began, also on
+    another machine), and rank 0's is every rank's."""
     if precision != "auto":
         return PrecisionChoice(precision, "asked for")
     if device.type != "cpu":  # nothing to measure: the same answer on every rank
         return choose_precision(lambda context: None, device, 0)
-    path = work / "precision.json"  # a measured choice: the resumed tries keep it
+    path = work / "precision.json"  # the resumed tries keep the choice
     choice = None
     if rank == 0 and path.is_file():
-        choice = _read(path, lambda p: PrecisionChoice(**json.loads(p.read_text(encoding="utf-8"))))
+        choice = _read(
+            path,
+            lambda p: PrecisionChoice(**json.loads(p.read_text(encoding="utf-8"))),
+            "the precision is chosen anew, perhaps another than the run began with",
+        )
+        from coursekit.device import cpu_bf16_support  # looked up now (tests replace it)
+
+        if choice.precision == "bf16" and cpu_bf16_support() is None:
+            raise WorkFolderError(
+                f"{path}: this run began in bf16 on a CPU with bf16 hardware, and this CPU has "
+                "none (bf16 would be emulated, 40-140x slower). Resume it on such a CPU, or pass "
+                "--precision fp32 to go on in fp32 here."
+            )
     elif rank == 0:
         probe: dict[str, Any] = {}
 
@@ -393,15 +409,25 @@ def _precision(
         with torch.random.fork_rng(devices=[]):  # dropout's draws: the run's stay as they were
             choice = choose_precision(step, device, params)
         probe.clear()
+        text = json.dumps(dataclasses.asdict(choice), indent=1) + "\n"
+        _atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
         if choice.fp32_seconds is not None:
-            text = json.dumps(dataclasses.asdict(choice), indent=1) + "\n"
-            _atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
             log(f"precision: {choice.precision} ({choice.why})")
     if world > 1:  # gloo: the ranks' CPUs train with rank 0's choice
         shared = [choice]
         torch.distributed.broadcast_object_list(shared, src=0)
         choice = shared[0]
     return choice
+
+
+def _blind_ranks(work: Path, rank: int, world: int, device: torch.device) -> list[int]:
+    """The ranks that do not see the run record and tokenizer rank 0 wrote to ``work``; every
+    rank gets the same list."""
+    sees = (work / "run.json").is_file() and (work / TOKENIZER).is_file()
+    flags = torch.zeros(world, device=device)
+    flags[rank] = float(not sees)
+    torch.distributed.all_reduce(flags)
+    return [r for r, blind in enumerate(flags.tolist()) if blind]
 
 
 def _join_group(device: torch.device) -> tuple[int, int, bool]:
@@ -492,9 +518,10 @@ def _pretrain(
         _streams(config, _tokenizer(config, work, log), work, log)
     if world > 1:
         torch.distributed.barrier()
-        if rank != 0 and not (work / TOKENIZER).is_file():  # torchrun then stops every rank
+        blind = _blind_ranks(work, rank, world, device)
+        if blind:  # every rank stops, not the blind ones alone (the others would wait for them)
             raise WorkFolderError(
-                f"rank {rank} does not see the files rank 0 wrote to {work}: with several "
+                f"rank(s) {blind} do not see the files rank 0 wrote to {work}: with several "
                 "machines, --work must be a folder that every machine sees (NFS, Lustre, a cloud "
                 "file store), or the other machines' ranks would train from scratch when rank 0 "
                 "resumes"

@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from coursekit.device import DEVICE_ENV, autocast, get_device
+from coursekit.device import DEVICE_ENV, autocast, cuda_bf16_native, get_device
 from coursekit.nn import (
     GPT,
     GPTConfig,
@@ -291,7 +291,7 @@ def throughput(device: torch.device, quick: bool) -> None:
         step()
     sync()
     seconds = (time.perf_counter() - started) / n
-    native = device.type == "cuda" and torch.cuda.is_bf16_supported(including_emulation=False)
+    native = device.type == "cuda" and cuda_bf16_native()
     dtype = torch.bfloat16 if native else torch.float32  # what autocast(device) trained in
     peak = matmul_gflops(n=8192 if device.type == "cuda" else 512, dtype=dtype, device=device)
     achieved = flops / seconds / 1e9

@@ -318,3 +318,22 @@ def test_auto_precision_skips_the_measurement_where_it_cannot_pay(monkeypatch):
     assert small.fp32_seconds is None and not clock.ran
     big = device.choose_precision(clock.step, "cpu", device.BF16_MIN_PARAMS, timer=clock)
     assert big.precision == "bf16" and clock.ran
+
+
+@pytest.mark.parametrize(("capability", "native"), [((7, 5), False), ((8, 0), True)])
+def test_cuda_bf16_means_bf16_units_also_on_an_older_torch(monkeypatch, capability, native):
+    from coursekit import device
+
+    def older_torch(*args, **kwargs):  # no including_emulation argument before torch 2.4
+        if kwargs:
+            raise TypeError("is_bf16_supported() got an unexpected keyword argument")
+        return True
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a: capability)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", older_torch)
+    assert device.cuda_bf16_native() is native
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: native)
+    assert device.cuda_bf16_native() is native
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert device.cuda_bf16_native() is False

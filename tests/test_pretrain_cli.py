@@ -14,6 +14,7 @@ from coursekit.cli import main
 from coursekit.data.corpora import load_labelled
 from coursekit.pretrain import (
     PretrainConfig,
+    WorkFolderError,
     corpus_text,
     load_pretrained,
     model_config,
@@ -202,7 +203,8 @@ def test_auto_precision_on_a_bf16_cpu_is_measured_once_and_changes_nothing_else(
     config = dataclasses.replace(TINY, dropout=0.1)  # so that measuring could use up RNG draws
     monkeypatch.setattr(device, "cpu_bf16_support", lambda: None)
     pretrain(config, tmp_path / "ref", tmp_path / "ref_out", verbose=False)  # fp32, unmeasured
-    assert not (tmp_path / "ref" / "precision.json").exists()
+    unmeasured = json.loads((tmp_path / "ref" / "precision.json").read_text())
+    assert unmeasured["precision"] == "fp32" and unmeasured["fp32_seconds"] is None
     monkeypatch.setattr(device, "cpu_bf16_support", lambda: "AMX-BF16")  # emulated here: slow
     monkeypatch.setattr(device, "BF16_MIN_PARAMS", 0)
     monkeypatch.setattr(device, "BF16_PAYS", 0.0 if bf16_pays else float("inf"))
@@ -216,3 +218,17 @@ def test_auto_precision_on_a_bf16_cpu_is_measured_once_and_changes_nothing_else(
     fp32, mine = _weights(tmp_path / "ref_out"), _weights(tmp_path / "o")
     same = all(torch.equal(fp32[k], mine[k]) for k in fp32)
     assert same != bf16_pays  # measuring trained a copy: fp32 gives the unmeasured run's weights
+
+
+def test_a_bf16_run_resumed_on_a_cpu_without_bf16_says_what_to_do(tmp_path, monkeypatch):
+    from coursekit import device
+
+    first = pretrain(TINY, tmp_path / "w", time_limit=1e-6, verbose=False)
+    assert not first["finished"]
+    path = tmp_path / "w" / "precision.json"
+    saved = json.loads(path.read_text())
+    path.write_text(json.dumps({**saved, "precision": "bf16"}))  # as if begun on an AMX machine
+    monkeypatch.setattr(device, "cpu_bf16_support", lambda: None)
+    with pytest.raises(WorkFolderError, match=r"began in bf16.*has none.*--precision fp32"):
+        pretrain(TINY, tmp_path / "w", verbose=False)
+    assert pretrain(TINY, tmp_path / "w", verbose=False, precision="fp32")["finished"]

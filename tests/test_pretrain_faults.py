@@ -228,24 +228,55 @@ def test_sigterm_to_torchrun_stops_both_ranks_at_one_step_with_a_checkpoint(tmp_
     assert err.count("SIGTERM: stopped after step") == 1  # rank 0 alone says so
 
 
-def test_a_rank_that_cannot_see_rank_0s_work_folder_stops_in_words(tmp_path):
-    """Two ranks with a folder each, as two machines with a local --work would have."""
+def _two_ranks(works: list[Path], steps: int = 6) -> list[subprocess.Popen]:
+    """Ranks 0 and 1 of one group started by hand (as torchrun would, without its agent)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     procs = []
-    for rank in (0, 1):
+    for rank, work in enumerate(works):
         env = {**ENV, "RANK": str(rank), "LOCAL_RANK": "0", "WORLD_SIZE": "2",
                "LOCAL_WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}  # fmt: skip
         procs.append(subprocess.Popen(
-            [sys.executable, "-m", "coursekit", "pretrain", *_args(tmp_path / f"machine{rank}")],
+            [sys.executable, "-m", "coursekit", "pretrain", *_args(work, steps, every=10**6)],
             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         ))  # fmt: skip
-    try:
-        _, err = procs[1].communicate(timeout=240)
-    finally:
-        procs[0].kill()  # rank 0 waits for rank 1 at the next collective
-        procs[0].communicate()
-    assert procs[1].returncode != 0
-    assert "rank 1 does not see the files rank 0 wrote" in err and "every machine sees" in err
-    assert not (tmp_path / "machine1" / "tokenizer.json").exists()  # it wrote nothing
+    return procs
+
+
+def _finish(procs: list[subprocess.Popen], timeout: float = 240) -> list[str]:
+    """Each process's stderr; one still running after ``timeout`` seconds is killed (a hang)."""
+    errs = []
+    for p in procs:
+        try:
+            errs.append(p.communicate(timeout=timeout)[1])
+        except subprocess.TimeoutExpired:
+            p.kill()
+            errs.append("HUNG: " + p.communicate()[1])
+    return errs
+
+
+def test_a_rank_that_cannot_see_rank_0s_work_folder_stops_in_words(tmp_path):
+    """Two ranks with a folder each, as two machines with a local --work would have: both stop."""
+    procs = _two_ranks([tmp_path / "machine0", tmp_path / "machine1"])
+    errs = _finish(procs)
+    assert [p.returncode for p in procs] == [2, 2], errs
+    assert all("rank(s) [1] do not see the files rank 0 wrote" in e for e in errs), errs
+    assert all("every machine sees" in e and "Traceback" not in e for e in errs)
+    assert not (tmp_path / "machine1" / "tokenizer.json").exists()  # rank 1 wrote nothing
+
+
+def test_sigterm_to_one_rank_stops_both_without_a_hang(tmp_path):
+    """A signal that reaches one rank alone (a `kill` of one process): the ranks agree on the step,
+    skip the final evaluation together and save; before, the other rank evaluated and hung."""
+    work = tmp_path / "w"
+    procs = _two_ranks([work, work], steps=400)
+    for line in procs[0].stdout:
+        if line.startswith("step 3/"):
+            procs[1].send_signal(signal.SIGTERM)
+            break
+    errs = _finish(procs)
+    assert procs[1].returncode == -signal.SIGTERM and procs[0].returncode == 0, errs
+    counters = load_checkpoint(work / "checkpoint.pt")["counters"]
+    assert counters["world_size"] == 2 and 3 <= counters["step"] < 400, errs
+    assert "SIGTERM: stopped after step" in errs[0]  # rank 0 says so, though it got no signal

@@ -266,14 +266,17 @@ def train(
             for hook in hooks:
                 hook.on_step_end(state)
         state.flush()
-        if valid_batches is not None and last_eval != state.step and not sigterm.received:
+        preempted = sigterm.received
+        if world > 1 and sigterm.active:  # one answer on every rank: what follows are collectives
+            preempted = _any_rank(preempted, device)
+        if valid_batches is not None and last_eval != state.step and not preempted:
             run_eval()  # not when pre-empted: the grace period is for the checkpoint
         for hook in hooks:
             hook.on_train_end(state)
     finally:
         sigterm.close()
     model.eval()
-    if sigterm.received and rank == 0:
+    if preempted and rank == 0:
         print(
             f"SIGTERM: stopped after step {state.step}/{steps}; the checkpoint {saver.path} is "
             "saved: run the same command again to resume",
