@@ -37,6 +37,10 @@ TINY = PretrainConfig(
 )
 
 
+def _weights(folder):
+    return load_file(folder / "model.safetensors")
+
+
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("pretrain")
@@ -65,10 +69,7 @@ def test_stopped_run_resumes_to_the_same_weights(tiny_run, tmp_path):
     assert not (tmp_path / "o").exists()  # nothing exported before the last step
     again = pretrain(TINY, tmp_path / "w", tmp_path / "o", verbose=False)
     assert again["finished"]
-    a, b = (
-        load_file(folder / "out" / "model.safetensors"),
-        load_file(tmp_path / "o" / "model.safetensors"),
-    )
+    a, b = _weights(folder / "out"), _weights(tmp_path / "o")
     assert a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a)
 
@@ -187,10 +188,6 @@ def test_batches_are_pinned_only_for_a_gpu():
     assert not x.is_pinned() and torch.equal(x[:, 1:], y[:, :-1])
     with pytest.raises(ValueError, match="fewer than one window"):
         _Batches(torch.arange(5), 2, 8, seed=0)
-
-
-def _weights(folder):
-    return load_file(folder / "model.safetensors")
 
 
 @pytest.mark.parametrize("bf16_pays", [False, True])
